@@ -1,0 +1,222 @@
+"""The one settings object.
+
+Every address, port, topic name, path and secret the project uses comes from
+here. Values are read from the environment with the prefix ``FRAUDSTREAM_``
+(``FRAUDSTREAM_KAFKA_BROKER_PORTS=9092,9093,9094``), or from a ``.env`` file in
+the working directory. Setting ``FRAUDSTREAM_KAFKA_BOOTSTRAP``,
+``FRAUDSTREAM_FLINK_REST_URL`` or ``FRAUDSTREAM_POSTGRES_DSN`` points the
+project at an existing cluster instead of starting a local one.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "FRAUDSTREAM_"
+
+
+def _default_home() -> Path:
+    return Path.cwd() / ".fraudstream"
+
+
+class Settings(BaseSettings):
+    """Typed settings for every component; see the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # -- local runtime --------------------------------------------------------
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Runtime folder: data dirs, logs, pid files (ignored by git).",
+    )
+    jvm_dir: Path | None = Field(
+        default=None,
+        description="Where fetched jars live; default <home>/jvm. Shared between stacks.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address local services bind to.")
+
+    # -- Kafka ----------------------------------------------------------------
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Existing cluster's bootstrap servers; when set no local Kafka starts.",
+    )
+    kafka_controller_port: int = 19093
+    kafka_broker_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [9092, 9093, 9094]
+    )
+    kafka_heap: str = Field(default="512m", description="-Xmx/-Xms of each Kafka JVM.")
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    topic_transactions: str = "transactions"
+    topic_alerts: str = "fraud-alerts"
+    topic_dlq: str = "transactions-dlq"
+    topic_labels: str = "fraud-labels"
+    topic_partitions: int = 3
+    topic_replication: int = 3
+    topic_min_isr: int = 2
+
+    # -- Flink ----------------------------------------------------------------
+    flink_rest_url: str | None = Field(
+        default=None, description="Existing Flink cluster's REST URL; when set none starts."
+    )
+    flink_rest_port: int = 8081
+    flink_jobmanager_rpc_port: int = 6123
+    flink_taskmanager_slots: int = 3
+    flink_parallelism: int = 3
+    flink_jobmanager_memory: str = "1024m"
+    flink_taskmanager_memory: str = "2048m"
+
+    # -- PostgreSQL -----------------------------------------------------------
+    postgres_dsn: SecretStr | None = Field(
+        default=None,
+        description="Existing server's DSN (postgresql://user:pass@host:port/db); "
+        "when set no local PostgreSQL starts.",
+    )
+    postgres_port: int = 5432
+    postgres_db: str = "fraudstream"
+    postgres_user: str = "fraudstream"
+    postgres_password: SecretStr = SecretStr("fraudstream")
+    postgres_os_user: str = Field(
+        default="postgres",
+        description="Unprivileged OS user that runs the local server when we are root.",
+    )
+
+    # -- application ------------------------------------------------------------
+    dashboard_port: int = 8501
+    card_token_key: SecretStr = Field(
+        default=SecretStr("fraudstream-dev-token-key"),
+        description="Key of the keyed hash that tokenises card numbers. Change it in production.",
+    )
+
+    @field_validator("kafka_broker_ports", mode="before")
+    @classmethod
+    def _split_ports(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            return [int(p) for p in text.replace(" ", "").split(",") if p]
+        return value
+
+    @field_validator("home", "jvm_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    # -- derived ----------------------------------------------------------------
+    @property
+    def jvm_home(self) -> Path:
+        return self.jvm_dir if self.jvm_dir is not None else self.home / "jvm"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def kafka_local(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def flink_local(self) -> bool:
+        return self.flink_rest_url is None
+
+    @property
+    def postgres_local(self) -> bool:
+        return self.postgres_dsn is None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if self.kafka_bootstrap is not None:
+            return self.kafka_bootstrap
+        return ",".join(f"{self.host}:{port}" for port in self.kafka_broker_ports)
+
+    @property
+    def controller_address(self) -> str:
+        return f"{self.host}:{self.kafka_controller_port}"
+
+    @property
+    def flink_rest(self) -> str:
+        if self.flink_rest_url is not None:
+            return self.flink_rest_url.rstrip("/")
+        return f"http://{self.host}:{self.flink_rest_port}"
+
+    @cached_property
+    def _dsn(self) -> str:
+        if self.postgres_dsn is not None:
+            return self.postgres_dsn.get_secret_value()
+        password = self.postgres_password.get_secret_value()
+        return (
+            f"postgresql://{self.postgres_user}:{password}@{self.host}:"
+            f"{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def dsn(self) -> str:
+        """libpq connection string for the archive (contains the password)."""
+        return self._dsn
+
+    @property
+    def dsn_redacted(self) -> str:
+        """The DSN with its password hidden, for status output and logs."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self._dsn)
+        if parts.password is None:
+            return self._dsn
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """Connection settings shared by every librdkafka client we create."""
+        config = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        return config
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit overrides on top."""
+    return Settings(**overrides)
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """Environment variables that reproduce ``settings`` in a child process."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, list):
+            text = ",".join(str(v) for v in value)
+        else:
+            text = str(value)
+        env[f"{ENV_PREFIX}{name.upper()}"] = text
+    return env

@@ -1,0 +1,1 @@
+"""The Flink detection job: validation, archive, rules as data, alerts."""

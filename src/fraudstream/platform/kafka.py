@@ -1,0 +1,201 @@
+"""A local Kafka cluster in KRaft mode: one controller and N brokers.
+
+Each node is a separate JVM (``kafka.Kafka <properties>``) built from the jars
+Maven fetched. Storage is formatted once with one cluster id; restarting a
+node reuses its data.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from fraudstream.config import Settings
+from fraudstream.platform import jvm
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_NODE_ID = 1
+CONTROLLER_LISTENER = "CONTROLLER"
+BROKER_LISTENER = "PLAINTEXT"
+
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.clients.name = org.apache.kafka
+logger.clients.level = INFO
+"""
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One KRaft process: its name, id, role and where it keeps things."""
+
+    name: str
+    node_id: int
+    role: str  # "controller" or "broker"
+    port: int
+    config_file: Path
+    data_dir: Path
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def nodes(settings: Settings) -> list[KafkaNode]:
+    conf = settings.home / "conf" / "kafka"
+    data = settings.data_dir / "kafka"
+    result = [
+        KafkaNode(
+            "kafka-controller",
+            CONTROLLER_NODE_ID,
+            "controller",
+            settings.kafka_controller_port,
+            conf / "controller.properties",
+            data / "controller",
+        )
+    ]
+    for index, port in enumerate(settings.kafka_broker_ports, start=1):
+        result.append(
+            KafkaNode(
+                f"kafka-broker-{index}",
+                CONTROLLER_NODE_ID + index,
+                "broker",
+                port,
+                conf / f"broker-{index}.properties",
+                data / f"broker-{index}",
+            )
+        )
+    return result
+
+
+def _render(props: dict[str, str | int]) -> str:
+    return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+def node_properties(settings: Settings, node: KafkaNode) -> dict[str, str | int]:
+    """server.properties of one node (KRaft, static controller quorum)."""
+    host = settings.host
+    common: dict[str, str | int] = {
+        "process.roles": node.role,
+        "node.id": node.node_id,
+        "controller.quorum.voters": f"{CONTROLLER_NODE_ID}@{host}:{settings.kafka_controller_port}",
+        "controller.listener.names": CONTROLLER_LISTENER,
+        "listener.security.protocol.map": (
+            f"{CONTROLLER_LISTENER}:PLAINTEXT,{BROKER_LISTENER}:PLAINTEXT"
+        ),
+        "log.dirs": str(node.data_dir),
+    }
+    if node.role == "controller":
+        common["listeners"] = f"{CONTROLLER_LISTENER}://{host}:{node.port}"
+        return common
+    replication = min(settings.topic_replication, len(settings.kafka_broker_ports))
+    min_isr = min(settings.topic_min_isr, replication)
+    common.update(
+        {
+            "listeners": f"{BROKER_LISTENER}://{host}:{node.port}",
+            "advertised.listeners": f"{BROKER_LISTENER}://{host}:{node.port}",
+            "inter.broker.listener.name": BROKER_LISTENER,
+            # Topics we do not create explicitly (internal ones included) get
+            # the same durability as ours.
+            "num.partitions": settings.topic_partitions,
+            "default.replication.factor": replication,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": replication,
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": replication,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "auto.create.topics.enable": "false",
+            "group.initial.rebalance.delay.ms": 0,
+            # Flink's exactly-once Kafka sink asks for 1 h transactions by default.
+            "transaction.max.timeout.ms": 3_600_000,
+            "unclean.leader.election.enable": "false",
+            "log.retention.hours": 168,
+            "log.segment.bytes": 256 * 1024 * 1024,
+            "num.network.threads": 2,
+            "num.io.threads": 4,
+        }
+    )
+    return common
+
+
+def write_configs(settings: Settings) -> list[KafkaNode]:
+    all_nodes = nodes(settings)
+    for node in all_nodes:
+        node.config_file.parent.mkdir(parents=True, exist_ok=True)
+        node.config_file.write_text(_render(node_properties(settings, node)))
+    (settings.home / "conf" / "kafka" / "log4j2.properties").write_text(LOG4J2)
+    return all_nodes
+
+
+def java_argv(settings: Settings, main: str, *args: str, heap: str | None = None) -> list[str]:
+    java = str(jvm.java_home() / "bin" / "java")
+    heap = heap or settings.kafka_heap
+    log4j = settings.home / "conf" / "kafka" / "log4j2.properties"
+    return [
+        java,
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        f"-Dkafka.logs.dir={settings.logs_dir}",
+        "-cp",
+        jvm.kafka_classpath(settings.jvm_home),
+        main,
+        *args,
+    ]
+
+
+def server_argv(settings: Settings, node: KafkaNode) -> list[str]:
+    return java_argv(settings, "kafka.Kafka", str(node.config_file))
+
+
+def format_argv(settings: Settings, node: KafkaNode, cluster_id: str) -> list[str]:
+    return java_argv(
+        settings,
+        "kafka.tools.StorageTool",
+        "format",
+        "--ignore-formatted",
+        # "=" form: a cluster id may start with "-".
+        f"--cluster-id={cluster_id}",
+        f"--config={node.config_file}",
+        heap="256m",
+    )
+
+
+def is_formatted(node: KafkaNode) -> bool:
+    return (node.data_dir / "meta.properties").is_file()
+
+
+def cluster_id_file(settings: Settings) -> Path:
+    return settings.data_dir / "kafka" / "cluster.id"
+
+
+def cluster_id(settings: Settings) -> str:
+    """The stack's cluster id, created on first use and kept with the data."""
+    path = cluster_id_file(settings)
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = new_cluster_id()
+    path.write_text(value + "\n")
+    return value

@@ -1,0 +1,194 @@
+"""A project-owned PostgreSQL cluster in the runtime folder.
+
+``initdb`` and ``postgres`` refuse to run as root, so when we are root the
+server runs as an unprivileged OS user (``postgres`` by default) that owns the
+data folder. The server listens on TCP (password auth for the application
+role) and on a private Unix socket (trust, for set-up only).
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from fraudstream.config import Settings
+from fraudstream.platform.jvm import PrerequisiteError
+
+log = logging.getLogger(__name__)
+
+APT_HINT = "apt-get update && apt-get install -y postgresql"
+SUPERUSER = "postgres"
+
+
+def bin_dir() -> Path:
+    """The newest installed server's bin folder (Debian layout, then PATH)."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return candidates[-1].parent
+    found = shutil.which("postgres")
+    if found:
+        return Path(found).resolve().parent
+    raise PrerequisiteError(
+        "PostgreSQL server binaries (initdb, postgres) are not installed. "
+        f"Install them with: {APT_HINT} — or point FRAUDSTREAM_POSTGRES_DSN at an existing server"
+    )
+
+
+def data_dir(settings: Settings) -> Path:
+    return settings.data_dir / "postgres"
+
+
+def socket_dir(settings: Settings) -> Path:
+    return settings.run_dir / "pgsocket"
+
+
+def os_user(settings: Settings) -> str | None:
+    """The account to run the server as: None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(settings.postgres_os_user)
+    except KeyError as exc:
+        raise PrerequisiteError(
+            f"running as root, PostgreSQL needs an unprivileged user "
+            f"{settings.postgres_os_user!r}; create it with: "
+            f"useradd --system {settings.postgres_os_user} (installing postgresql does)"
+        ) from exc
+    return settings.postgres_os_user
+
+
+def _chown(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    shutil.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _run_as(argv: list[str], user: str | None) -> subprocess.CompletedProcess[str]:
+    kwargs: dict[str, object] = {}
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        argv, capture_output=True, text=True, check=False, cwd="/", **kwargs
+    )
+
+
+def initialized(settings: Settings) -> bool:
+    return (data_dir(settings) / "PG_VERSION").is_file()
+
+
+def init(settings: Settings) -> None:
+    """initdb into the runtime folder (once)."""
+    if initialized(settings):
+        return
+    user = os_user(settings)
+    directory = data_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    _chown(directory, user)
+    directory.chmod(0o700)
+    result = _run_as(
+        [
+            str(bin_dir() / "initdb"),
+            "-D",
+            str(directory),
+            "-U",
+            SUPERUSER,
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+        ],
+        user,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"initdb failed:\n{result.stdout}{result.stderr}")
+
+
+def prepare_socket_dir(settings: Settings) -> Path:
+    path = socket_dir(settings)
+    path.mkdir(parents=True, exist_ok=True)
+    _chown(path, os_user(settings))
+    path.chmod(0o700)
+    return path
+
+
+def server_argv(settings: Settings) -> list[str]:
+    return [
+        str(bin_dir() / "postgres"),
+        "-D",
+        str(data_dir(settings)),
+        "-p",
+        str(settings.postgres_port),
+        "-c",
+        f"listen_addresses={settings.host}",
+        "-c",
+        f"unix_socket_directories={socket_dir(settings)}",
+        "-c",
+        "max_connections=100",
+        "-c",
+        "shared_buffers=128MB",
+        "-c",
+        "synchronous_commit=on",
+        "-c",
+        "logging_collector=off",
+    ]
+
+
+def spawn_user(settings: Settings) -> tuple[int, int] | None:
+    user = os_user(settings)
+    if user is None:
+        return None
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, grp.getgrgid(entry.pw_gid).gr_gid
+
+
+def admin_connect(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
+    """Superuser connection over the private socket (trust auth)."""
+    return psycopg.connect(
+        host=str(socket_dir(settings)),
+        port=settings.postgres_port,
+        user=SUPERUSER,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=3,
+    )
+
+
+def ensure_database(settings: Settings) -> None:
+    """Create the application role and database if missing; set the password."""
+    password = settings.postgres_password.get_secret_value()
+    with admin_connect(settings) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.postgres_user,)
+        ).fetchone()
+        verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+        conn.execute(
+            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                verb, sql.Identifier(settings.postgres_user), sql.Literal(password)
+            )
+        )
+        if not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (settings.postgres_db,)
+        ).fetchone():
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(settings.postgres_db), sql.Identifier(settings.postgres_user)
+                )
+            )
+
+
+def ping(dsn: str) -> bool:
+    with psycopg.connect(dsn, connect_timeout=3) as conn:
+        return conn.execute("SELECT 1").fetchone() == (1,)

@@ -1,0 +1,122 @@
+"""``fraudstream run``: the whole system in the foreground until Ctrl-C.
+
+Brings the stack up, then starts whatever the installed areas provide — the
+detection job (``fraudstream job submit``), the two default banks
+(``fraudstream produce``) and the dashboard — as child processes tracked by
+pid. Ctrl-C (or SIGTERM) stops them in reverse order and then the stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from types import FrameType
+
+from fraudstream.config import Settings, env_for
+from fraudstream.platform import procs
+from fraudstream.platform.stack import Stack
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running child of `run`, started as a `fraudstream` sub-command."""
+
+    name: str
+    argv: tuple[str, ...]
+    oneshot: bool = False  # runs to completion before the next service starts
+
+
+def available_commands() -> set[str]:
+    from fraudstream.cli import build_parser
+
+    parser = build_parser()
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        choices = getattr(action, "choices", None)
+        if choices:
+            return set(choices)
+    return set()
+
+
+def planned_services(
+    settings: Settings, *, job: bool, banks: bool, dashboard: bool
+) -> list[Service]:
+    commands = available_commands()
+    services: list[Service] = []
+    if job and "job" in commands:
+        services.append(Service("job-submit", ("job", "submit", "--if-not-running"), oneshot=True))
+    if banks and "produce" in commands:
+        services.append(Service("bank-a", ("produce", "--bank", "BANK_A")))
+        services.append(Service("bank-b", ("produce", "--bank", "BANK_B")))
+    if dashboard and "dashboard" in commands:
+        services.append(Service("dashboard", ("dashboard",)))
+    return services
+
+
+def run_foreground(
+    settings: Settings, *, job: bool, banks: bool, dashboard: bool, keep: bool
+) -> int:
+    stop_requested = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        del frame
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop_requested.set()
+
+    stack = Stack(settings)
+    started: list[procs.ManagedProcess] = []
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stack.up()
+        if stop_requested.is_set():
+            return 130
+        env = env_for(settings)
+        for service in planned_services(settings, job=job, banks=banks, dashboard=dashboard):
+            argv = [sys.executable, "-m", "fraudstream.cli", *service.argv]
+            proc = procs.spawn(
+                service.name, argv, run_dir=settings.run_dir, logs_dir=settings.logs_dir, env=env
+            )
+            if service.oneshot:
+                procs.wait_until(
+                    lambda p=proc: not p.alive(),  # type: ignore[misc]
+                    timeout=300,
+                    component=service.name,
+                    what="completion",
+                    log_file=proc.log_file,
+                )
+                proc.pid_file.unlink(missing_ok=True)
+                log.info("%s done; log %s", service.name, proc.log_file)
+            else:
+                started.append(proc)
+        _announce(stack)
+        while not stop_requested.wait(timeout=2.0):
+            for proc in started:
+                if not proc.alive() and proc.pid_file.exists():
+                    log.error("%s exited; see %s", proc.name, proc.log_file)
+                    proc.pid_file.unlink(missing_ok=True)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for proc in reversed(started):
+            procs.stop(proc, timeout=20)
+        if not keep:
+            stack.down()
+            log.info("everything stopped")
+
+
+def _announce(stack: Stack) -> None:
+    s = stack.settings
+    lines = [
+        "fraudstream is running (Ctrl-C stops everything)",
+        f"  Kafka bootstrap servers: {s.bootstrap_servers}",
+        f"  Flink web UI:            {s.flink_rest}",
+        f"  PostgreSQL:              {s.dsn_redacted}",
+        f"  Dashboard:               http://{s.host}:{s.dashboard_port}",
+        f"  Logs:                    {s.logs_dir}",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,399 @@
+"""The local stack as a whole: up, down, status.
+
+Components start concurrently (they do not depend on each other to boot) and
+are then waited for one by one, each with its own deadline and readiness
+probe. A component that does not come up is named together with its log.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+from confluent_kafka.admin import AdminClient
+
+from fraudstream.archive import migrate
+from fraudstream.config import Settings
+from fraudstream.platform import flink, jvm, kafka, ports, postgres, procs, topics
+from fraudstream.platform.jvm import PrerequisiteError
+from fraudstream.platform.procs import ManagedProcess, ReadinessError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+KAFKA_TIMEOUT = 90.0
+FLINK_TIMEOUT = 90.0
+POSTGRES_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    address: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    detail: str = ""
+
+
+class Stack:
+    """The processes of one local stack, described by one ``Settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- process handles ------------------------------------------------------
+    def process(self, name: str) -> ManagedProcess:
+        s = self.settings
+        return ManagedProcess(name, s.run_dir / f"{name}.pid", s.logs_dir / f"{name}.log")
+
+    def component_names(self) -> list[str]:
+        names: list[str] = []
+        if self.settings.kafka_local:
+            names += [node.name for node in kafka.nodes(self.settings)]
+        if self.settings.flink_local:
+            names += ["flink-jobmanager", "flink-taskmanager"]
+        if self.settings.postgres_local:
+            names.append("postgres")
+        return names
+
+    def _ports(self) -> dict[str, int]:
+        s = self.settings
+        wanted: dict[str, int] = {}
+        if s.kafka_local:
+            wanted.update({node.name: node.port for node in kafka.nodes(s)})
+        if s.flink_local:
+            wanted["flink-jobmanager"] = s.flink_rest_port
+            wanted["flink-jobmanager-rpc"] = s.flink_jobmanager_rpc_port
+        if s.postgres_local:
+            wanted["postgres"] = s.postgres_port
+        return wanted
+
+    # -- prerequisites ----------------------------------------------------------
+    def check_prerequisites(self) -> None:
+        s = self.settings
+        if s.kafka_local or s.flink_local:
+            jvm.check_java()
+        if s.postgres_local:
+            postgres.bin_dir()
+            postgres.os_user(s)
+        taken = []
+        for name, port in self._ports().items():
+            owner = self.process(name.removesuffix("-rpc"))
+            if owner.alive():
+                continue
+            if not ports.is_free(s.host, port):
+                who = ports.holder(port) or "another process"
+                taken.append(f"port {port} ({name}) is taken by {who}")
+        if taken:
+            raise PrerequisiteError(
+                "; ".join(taken) + ". Stop that process or choose other ports "
+                "(FRAUDSTREAM_* settings, see the README)."
+            )
+
+    # -- up -----------------------------------------------------------------------
+    def up(self) -> None:
+        s = self.settings
+        started = time.monotonic()
+        self.check_prerequisites()
+        for path in (s.home, s.logs_dir, s.run_dir, s.data_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        if s.kafka_local or s.flink_local:
+            jvm.fetch(s.jvm_home)
+        try:
+            if s.postgres_local:
+                self._start_postgres()
+            if s.kafka_local:
+                self._start_kafka()
+            if s.flink_local:
+                self._start_flink()
+            self._wait_postgres()
+            self._wait_kafka()
+            self._wait_flink()
+        except BaseException:
+            log.error("stack did not come up; stopping what was started")
+            self.down()
+            raise
+        log.info("stack up in %.1fs", time.monotonic() - started)
+
+    def _spawn(self, name: str, argv: list[str], **kwargs: Any) -> ManagedProcess:
+        proc = self.process(name)
+        if proc.alive():
+            log.info("%s already running (pid %s)", name, proc.pid())
+            return proc
+        return procs.spawn(
+            name, argv, run_dir=self.settings.run_dir, logs_dir=self.settings.logs_dir, **kwargs
+        )
+
+    def _start_postgres(self) -> None:
+        s = self.settings
+        if self.process("postgres").alive():
+            return
+        postgres.init(s)
+        postgres.prepare_socket_dir(s)
+        self._spawn("postgres", postgres.server_argv(s), user=postgres.spawn_user(s))
+
+    def _start_kafka(self) -> None:
+        s = self.settings
+        nodes = kafka.write_configs(s)
+        cluster_id = kafka.cluster_id(s)
+        formatting = [
+            (
+                node,
+                subprocess.Popen(
+                    kafka.format_argv(s, node, cluster_id),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                ),
+            )
+            for node in nodes
+            if not kafka.is_formatted(node)
+        ]
+        for node, child in formatting:
+            out, _ = child.communicate(timeout=120)
+            if child.returncode != 0:
+                raise ReadinessError(node.name, f"storage format failed:\n{out[-2000:]}")
+        for node in nodes:
+            self.start_node(node.name)
+
+    def start_node(self, name: str) -> ManagedProcess:
+        """(Re)start one Kafka node by name, e.g. after a failure test killed it."""
+        node = next(n for n in kafka.nodes(self.settings) if n.name == name)
+        return self._spawn(node.name, kafka.server_argv(self.settings, node))
+
+    def _start_flink(self) -> None:
+        s = self.settings
+        jm, tm = self.process("flink-jobmanager"), self.process("flink-taskmanager")
+        if not jm.alive():
+            flink.prepare(s)
+        env = flink.environment(s)
+        self._spawn("flink-jobmanager", flink.jobmanager_argv(), env=env)
+        if not tm.alive():
+            self.start_taskmanager()
+
+    def start_taskmanager(self) -> ManagedProcess:
+        env = flink.environment(self.settings)
+        return self._spawn("flink-taskmanager", flink.taskmanager_argv(), env=env)
+
+    # -- readiness ----------------------------------------------------------------
+    def _wait_postgres(self) -> None:
+        s = self.settings
+        if s.postgres_local:
+            proc = self.process("postgres")
+            procs.wait_until(
+                lambda: _admin_ping(s),
+                timeout=POSTGRES_TIMEOUT,
+                component="postgres",
+                what="answer on the admin socket",
+                log_file=proc.log_file,
+                proc=proc,
+            )
+            postgres.ensure_database(s)
+        procs.wait_until(
+            lambda: postgres.ping(s.dsn),
+            timeout=POSTGRES_TIMEOUT,
+            component="postgres",
+            what=f"answer at {s.dsn_redacted}",
+            log_file=self.process("postgres").log_file if s.postgres_local else None,
+        )
+        migrate.migrate(s.dsn)
+
+    def _wait_kafka(self) -> None:
+        s = self.settings
+        admin = topics.admin_client(s)
+        expected = len(s.kafka_broker_ports) if s.kafka_local else 1
+        controller = self.process("kafka-controller")
+        if s.kafka_local:
+            procs.wait_until(
+                lambda: ports.can_connect(s.host, s.kafka_controller_port),
+                timeout=KAFKA_TIMEOUT,
+                component="kafka-controller",
+                what=f"listener on {s.controller_address}",
+                log_file=controller.log_file,
+                proc=controller,
+            )
+        for name in self.component_names():
+            if not name.startswith("kafka-broker"):
+                continue
+            proc = self.process(name)
+            procs.wait_until(
+                proc.alive,
+                timeout=5,
+                component=name,
+                what="process",
+                log_file=proc.log_file,
+            )
+        procs.wait_until(
+            lambda: len(admin.list_topics(timeout=2).brokers) >= expected,
+            timeout=KAFKA_TIMEOUT,
+            component="kafka",
+            what=f"metadata listing {expected} brokers",
+            log_file=self.process("kafka-broker-1").log_file if s.kafka_local else None,
+        )
+        topics.ensure_topics(admin, topics.topic_specs(s))
+
+    def _wait_flink(self) -> None:
+        s = self.settings
+        jm = self.process("flink-jobmanager")
+        tm = self.process("flink-taskmanager")
+        local = s.flink_local
+        procs.wait_until(
+            lambda: bool(flink.overview(s.flink_rest, timeout=2)),
+            timeout=FLINK_TIMEOUT,
+            component="flink-jobmanager",
+            what=f"REST API at {s.flink_rest}",
+            log_file=jm.log_file if local else None,
+            proc=jm if local else None,
+        )
+        need = s.flink_taskmanager_slots if local else 1
+        procs.wait_until(
+            lambda: flink.total_slots(s.flink_rest) >= need,
+            timeout=FLINK_TIMEOUT,
+            component="flink-taskmanager",
+            what=f"TaskManager with {need} slots registered",
+            log_file=tm.log_file if local else None,
+            proc=tm if local else None,
+        )
+
+    # -- down -----------------------------------------------------------------------
+    def down(self, *, purge: bool = False) -> None:
+        """Stop every process this stack started, by pid; ``purge`` removes data too."""
+        # Reverse start order: Flink first (it holds Kafka and PostgreSQL
+        # connections), then brokers before the controller.
+        order = ["flink-taskmanager", "flink-jobmanager"]
+        order += [n for n in reversed(self.component_names()) if n.startswith("kafka-broker")]
+        order += ["kafka-controller", "postgres"]
+        for name in order:
+            proc = self.process(name)
+            if proc.pid() is not None:
+                procs.stop(proc, timeout=60 if name == "postgres" else 30)
+        for leftover in (
+            self.settings.run_dir.glob("*.pid") if self.settings.run_dir.exists() else []
+        ):
+            proc = self.process(leftover.stem)
+            procs.stop(proc)
+        if purge:
+            for path in (
+                self.settings.data_dir,
+                self.settings.logs_dir,
+                self.settings.run_dir,
+                self.settings.home / "conf",
+                flink.lib_dir(self.settings),
+            ):
+                shutil.rmtree(path, ignore_errors=True)
+
+    # -- status -----------------------------------------------------------------------
+    def status(self) -> list[ComponentStatus]:
+        s = self.settings
+        result: list[ComponentStatus] = []
+        admin: AdminClient | None = None
+        brokers: set[int] = set()
+        try:
+            admin = topics.admin_client(s)
+            brokers = {b for b in admin.list_topics(timeout=3).brokers}
+        except Exception as exc:
+            log.debug("kafka metadata unavailable: %s", exc)
+        if s.kafka_local:
+            for node in kafka.nodes(s):
+                proc = self.process(node.name)
+                alive = proc.alive()
+                if node.role == "broker":
+                    healthy = alive and node.node_id in brokers
+                else:
+                    healthy = alive and ports.can_connect(s.host, node.port)
+                result.append(
+                    ComponentStatus(node.name, f"{s.host}:{node.port}", proc.pid(), alive, healthy)
+                )
+        else:
+            result.append(
+                ComponentStatus(
+                    "kafka",
+                    s.bootstrap_servers,
+                    None,
+                    True,
+                    bool(brokers),
+                    f"{len(brokers)} brokers",
+                )
+            )
+        slots = _safe(lambda: flink.total_slots(s.flink_rest), -1)
+        rest_ok = _safe(lambda: bool(flink.overview(s.flink_rest, timeout=2)), False)
+        if s.flink_local:
+            jm, tm = self.process("flink-jobmanager"), self.process("flink-taskmanager")
+            result.append(
+                ComponentStatus(
+                    "flink-jobmanager", s.flink_rest, jm.pid(), jm.alive(), jm.alive() and rest_ok
+                )
+            )
+            result.append(
+                ComponentStatus(
+                    "flink-taskmanager",
+                    "-",
+                    tm.pid(),
+                    tm.alive(),
+                    tm.alive() and slots >= s.flink_taskmanager_slots,
+                    f"{max(slots, 0)} slots",
+                )
+            )
+        else:
+            result.append(
+                ComponentStatus(
+                    "flink", s.flink_rest, None, True, rest_ok, f"{max(slots, 0)} slots"
+                )
+            )
+        pg_ok = _safe(lambda: postgres.ping(s.dsn), False)
+        if s.postgres_local:
+            pg = self.process("postgres")
+            result.append(
+                ComponentStatus(
+                    "postgres",
+                    f"{s.host}:{s.postgres_port}",
+                    pg.pid(),
+                    pg.alive(),
+                    pg.alive() and pg_ok,
+                )
+            )
+        else:
+            result.append(ComponentStatus("postgres", s.dsn_redacted, None, True, pg_ok))
+        return result
+
+    def endpoints(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "bootstrap_servers": s.bootstrap_servers,
+            "kafka_controller": s.controller_address if s.kafka_local else None,
+            "flink_rest_url": s.flink_rest,
+            "postgres_dsn": s.dsn if show_secrets else s.dsn_redacted,
+            "topics": {
+                "transactions": s.topic_transactions,
+                "alerts": s.topic_alerts,
+                "dlq": s.topic_dlq,
+                "labels": s.topic_labels,
+            },
+            "home": str(s.home),
+        }
+
+    def status_dict(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        components = self.status()
+        return {
+            **self.endpoints(show_secrets=show_secrets),
+            "healthy": all(c.healthy for c in components),
+            "components": [asdict(c) for c in components],
+        }
+
+
+def _admin_ping(settings: Settings) -> bool:
+    with postgres.admin_connect(settings) as conn:
+        return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def _safe(probe: Callable[[], T], default: T) -> T:
+    try:
+        return probe()
+    except Exception:
+        return default

@@ -1,0 +1,1 @@
+"""Bank simulators: a consistent card population, fraud scenarios, producers."""

@@ -1,0 +1,7 @@
+"""Shared test configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
