@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from fraudstream import records
+
+GOOD: dict[str, Any] = {
+    "transaction_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+    "bank_id": "BANK_A",
+    "payment_system": "VISA",
+    "card_number": "4111111111111111",
+    "user_id": 1234,
+    "amount": 42.5,
+    "currency": "USD",
+    "merchant": "Acme Corp",
+    "country": "US",
+    "timestamp": "2025-12-16T10:30:45+00:00",
+}
+NOW = datetime(2025, 12, 16, 11, 0, tzinfo=UTC)
+
+
+def test_contract_record_round_trips() -> None:
+    tx = records.parse_transaction(json.dumps(GOOD).encode(), now=NOW)
+    assert tx.to_dict() == GOOD
+    assert json.loads(tx.to_json()) == GOOD
+    assert tuple(GOOD) == records.CONTRACT_FIELDS
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"amount": 0}, "bad_amount"),
+        ({"amount": -3.0}, "bad_amount"),
+        ({"amount": "12"}, "wrong_type"),
+        ({"amount": True}, "wrong_type"),
+        ({"user_id": 1.5}, "wrong_type"),
+        ({"payment_system": "DINERS"}, "unknown_payment_system"),
+        ({"card_number": "4111111111111112"}, "bad_card_number"),
+        ({"card_number": "5500000000000004"}, "bad_card_number"),  # MasterCard, says VISA
+        ({"card_number": "41111111abc11111"}, "bad_card_number"),
+        ({"country": "USA"}, "bad_country"),
+        ({"currency": "usd"}, "bad_currency"),
+        ({"timestamp": "yesterday"}, "bad_timestamp"),
+        ({"timestamp": "2025-12-16T10:30:45"}, "bad_timestamp"),
+        ({"timestamp": "2026-12-16T10:30:45+00:00"}, "future_timestamp"),
+        ({"transaction_id": "42"}, "bad_transaction_id"),
+        ({"merchant": "  "}, "bad_merchant"),
+    ],
+)
+def test_invalid_values_are_rejected_with_a_reason(change: dict[str, Any], reason: str) -> None:
+    with pytest.raises(records.InvalidRecord) as err:
+        records.validate_transaction({**GOOD, **change}, now=NOW)
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize("name", records.CONTRACT_FIELDS)
+def test_missing_field(name: str) -> None:
+    data = {k: v for k, v in GOOD.items() if k != name}
+    with pytest.raises(records.InvalidRecord) as err:
+        records.validate_transaction(data, now=NOW)
+    assert err.value.reason == "missing_field"
+    assert name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "not_json"),
+        (b"\xff\xfe", "not_json"),
+        (b"[1, 2]", "not_object"),
+        (b"{" + b" " * 9000 + b"}", "oversized"),
+    ],
+)
+def test_undecodable_payloads(raw: bytes, reason: str) -> None:
+    with pytest.raises(records.InvalidRecord) as err:
+        records.parse_transaction(raw, now=NOW)
+    assert err.value.reason == reason
+
+
+def test_networks_and_luhn() -> None:
+    assert records.network_of("4111111111111111") == "VISA"
+    assert records.network_of("5555555555554444") == "MASTERCARD"
+    assert records.network_of("2221000000000009") == "MASTERCARD"
+    assert records.network_of("378282246310005") == "AMEX"
+    assert records.network_of("6011111111111117") is None
+    assert records.luhn_valid("378282246310005")
+    assert not records.luhn_valid("378282246310006")
+
+
+def test_masking_keeps_first_six_and_last_four() -> None:
+    assert records.mask_card("4111111111111111") == "411111******1111"
+    assert records.mask_card("378282246310005") == "378282*****0005"
+
+
+def test_token_and_alert_id_match_their_sql_definitions() -> None:
+    assert (
+        records.card_token("4111111111111111", "k")
+        == hashlib.sha256(b"k:4111111111111111").hexdigest()
+    )
+    assert records.alert_id("velocity", "t-1") == hashlib.md5(b"velocity:t-1").hexdigest()
+    assert records.alert_id("velocity", "t-1") != records.alert_id("velocity", "t-2")
+
+
+def test_alert_round_trip() -> None:
+    alert = records.Alert(
+        alert_id="a",
+        rule_id="r",
+        rule_type="high_amount",
+        severity="high",
+        score=0.9,
+        reason="amount 9000 USD above limit 5000",
+        transaction_id="t",
+        card_masked="411111******1111",
+        card_token="tok",
+        bank_id="BANK_A",
+        user_id=1,
+        amount=9000.0,
+        currency="USD",
+        merchant="m",
+        country="US",
+        payment_system="VISA",
+        event_time="2025-12-16T10:30:45Z",
+        detected_at="2025-12-16T10:30:45.050Z",
+        evidence=("t",),
+    )
+    assert records.Alert.from_dict(json.loads(json.dumps(alert.to_dict()))) == alert
