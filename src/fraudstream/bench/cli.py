@@ -1,10 +1,197 @@
-"""Sub-commands of the bench area."""
+"""Sub-commands of the bench area: ``fraudstream bench throughput|latency|quality``.
+
+Each run submits its own detection job on its own topics, writes
+``results/<timestamp>-<kind>/`` (result.json, report.md, PNG plots), logs its
+progress while it runs, and stops by itself within a bounded time.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _rates(text: str) -> tuple[int, ...]:
+    try:
+        rates = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of rates: {text}") from exc
+    if not rates or any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError("rates must be positive")
+    return tuple(sorted(rates))
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
 
 
 def register(sub: Any) -> None:
     """Add this area's sub-commands to the `fraudstream` parser."""
-    del sub
+    bench = sub.add_parser(
+        "bench",
+        help="measure throughput, latency and detection quality",
+        description="Benchmarks against the running stack. Each run uses its own topics and "
+        "job instance(s), cleans up after itself and writes results/<timestamp>-<kind>/.",
+    )
+    kinds = bench.add_subparsers(dest="bench_kind", metavar="KIND")
+    kinds.required = True
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--results-dir",
+            type=Path,
+            default=Path("results"),
+            help="where run folders go (default: ./results)",
+        )
+        parser.add_argument(
+            "--short",
+            action="store_true",
+            help="a quick run (seconds, not minutes) for tests and smoke checks",
+        )
+        parser.add_argument(
+            "--keep", action="store_true", help="keep the run's topics and archive rows afterwards"
+        )
+
+    tp = kinds.add_parser("throughput", help="highest rate the whole pipeline sustains")
+    common(tp)
+    tp.add_argument(
+        "--rates",
+        type=_rates,
+        default=None,
+        help="offered rates in tx/s, comma-separated (default 1000,...,50000)",
+    )
+    tp.add_argument(
+        "--step-seconds",
+        type=_positive,
+        default=None,
+        help="seconds per rate step (default 60, --short 8)",
+    )
+    tp.add_argument(
+        "--lag-bound-seconds",
+        type=_positive,
+        default=5.0,
+        help="a step fails when the backlog exceeds this many seconds of traffic",
+    )
+    tp.set_defaults(func=_throughput)
+
+    lat = kinds.add_parser("latency", help="append-to-alert and append-to-archive latency")
+    common(lat)
+    lat.add_argument("--rate", type=_positive, default=None, help="tx/s (default 500)")
+    lat.add_argument(
+        "--duration", type=_positive, default=None, help="measured seconds (default 60, --short 10)"
+    )
+    lat.add_argument(
+        "--alert-every",
+        type=int,
+        default=20,
+        help="one transaction in N is designed to alert (default 20)",
+    )
+    lat.set_defaults(func=_latency)
+
+    qual = kinds.add_parser("quality", help="precision/recall/F1 on a labelled scenario stream")
+    common(qual)
+    qual.add_argument("--seed", type=int, default=42, help="simulator seed (default 42)")
+    qual.add_argument(
+        "--transactions",
+        type=int,
+        default=None,
+        help="legitimate transactions in the stream (default 50000, --short 3000)",
+    )
+    qual.add_argument(
+        "--scenarios",
+        type=int,
+        default=None,
+        help="injected attacks per scenario type (default 20, --short 3)",
+    )
+    qual.add_argument(
+        "--rate", type=_positive, default=None, help="sending rate tx/s (default 2000)"
+    )
+    qual.add_argument(
+        "--no-baseline", action="store_true", help="skip the seed-baseline rule pack comparison"
+    )
+    qual.set_defaults(func=_quality)
+
+
+def _execute(
+    args: argparse.Namespace,
+    kind: str,
+    body: Callable[..., dict[str, Any]],
+    markdown: Callable[[dict[str, Any], list[str]], str],
+    plots: Callable[[dict[str, Any], Any], list[str]],
+    **pipeline_kw: Any,
+) -> int:
+    from fraudstream.bench import report, session
+    from fraudstream.config import load_settings
+
+    settings = load_settings()
+    run_dir = report.RunDir.create(args.results_dir, kind)
+    log.info("bench %s: results in %s", kind, run_dir.path)
+    with session.pipeline(settings, keep=args.keep, **pipeline_kw) as pipe:
+        result = body(pipe)
+    result["short"] = bool(args.short)
+    result["started"] = run_dir.started.isoformat()
+    result["command"] = "fraudstream bench " + " ".join(args.argv_echo)
+    images = plots(result, run_dir)
+    run_dir.write_json(result)
+    run_dir.write_markdown(markdown(result, images))
+    print(run_dir.path)
+    return 0
+
+
+def _throughput(args: argparse.Namespace) -> int:
+    from fraudstream.bench import throughput as tp
+
+    options = tp.ThroughputOptions(
+        rates=args.rates or (tp.SHORT_RATES if args.short else tp.DEFAULT_RATES),
+        step_seconds=args.step_seconds or (8.0 if args.short else 60.0),
+        lag_bound_seconds=args.lag_bound_seconds,
+        drain_seconds=20.0 if args.short else 60.0,
+    )
+    args.argv_echo = _echo(args, "throughput")
+    return _execute(args, "throughput", lambda p: tp.run(p, options), tp.markdown, tp.plots)
+
+
+def _latency(args: argparse.Namespace) -> int:
+    from fraudstream.bench import latency as lat
+
+    options = lat.LatencyOptions(
+        rate=args.rate or 500.0,
+        duration=args.duration or (10.0 if args.short else 60.0),
+        alert_every=max(1, args.alert_every),
+        warmup_seconds=3.0 if args.short else 10.0,
+        settle_seconds=15.0 if args.short else 30.0,
+    )
+    args.argv_echo = _echo(args, "latency")
+    return _execute(args, "latency", lambda p: lat.run(p, options), lat.markdown, lat.plots)
+
+
+def _quality(args: argparse.Namespace) -> int:
+    from fraudstream.bench import quality as q
+
+    options = q.QualityOptions(
+        seed=args.seed,
+        transactions=args.transactions or (3000 if args.short else 50000),
+        per_scenario=args.scenarios or (3 if args.short else 20),
+        rate=args.rate or 2000.0,
+        baseline=not args.no_baseline,
+        settle_seconds=20.0 if args.short else 45.0,
+    )
+    args.argv_echo = _echo(args, "quality")
+    return _execute(args, "quality", lambda p: q.run(p, options), q.markdown, q.plots)
+
+
+def _echo(args: argparse.Namespace, kind: str) -> list[str]:
+    import sys
+
+    argv = sys.argv[1:]
+    if kind in argv:
+        return argv[argv.index(kind) :]
+    return [kind]

@@ -1,0 +1,108 @@
+"""The pipeline under test: the bench's own topics, its job(s), and cleanup.
+
+Every run gets uuid-named topics and a run-specific ``bank_id``, submits its
+own detection job instance(s) reading those topics, and on the way out
+cancels them, deletes the topics and removes its archive rows — so a bench
+never touches the live ``transactions`` topic or leaves data for the
+dashboard to show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from fraudstream.bench import job as jobs
+from fraudstream.bench.probes import Archive
+from fraudstream.config import Settings
+from fraudstream.platform import topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    settings: Settings  # the run's settings: its own topics
+    bank_id: str
+    run_id: str
+    job: jobs.JobHandle | None = None
+    job_missing: str | None = None  # why no job runs, when none does
+    extra_jobs: dict[str, jobs.JobHandle] = field(default_factory=dict)
+    extra_topics: list[str] = field(default_factory=list)
+
+
+def run_settings(base: Settings, run_id: str) -> Settings:
+    prefix = f"bench-{run_id}"
+    return base.model_copy(
+        update={
+            "topic_transactions": f"{prefix}-transactions",
+            "topic_alerts": f"{prefix}-alerts",
+            "topic_dlq": f"{prefix}-dlq",
+            "topic_labels": f"{prefix}-labels",
+        }
+    )
+
+
+def create_topics(settings: Settings, names: list[str] | None = None) -> None:
+    """The run's topics; the transactions topic stamps records with the broker's
+    append time, which is where latency measurements start."""
+    specs = topics.topic_specs(settings)
+    template = specs[0]
+    if names is not None:
+        specs = [
+            topics.TopicSpec(n, template.partitions, template.replication, dict(template.config))
+            for n in names
+        ]
+    for spec in specs:
+        if spec.name == settings.topic_transactions:
+            spec.config["message.timestamp.type"] = "LogAppendTime"
+    topics.ensure_topics(topics.admin_client(settings), specs)
+
+
+def delete_topics(settings: Settings, names: list[str]) -> None:
+    admin = topics.admin_client(settings)
+    for name, future in admin.delete_topics(names, operation_timeout=30).items():
+        try:
+            future.result()
+        except Exception as exc:
+            log.warning("could not delete bench topic %s: %s", name, exc)
+
+
+@contextlib.contextmanager
+def pipeline(base: Settings, *, submit_job: bool = True, keep: bool = False) -> Iterator[Pipeline]:
+    run_id = uuid.uuid4().hex[:10]
+    settings = run_settings(base, run_id)
+    pipe = Pipeline(settings=settings, bank_id=f"BENCH_{run_id}", run_id=run_id)
+    create_topics(settings)
+    log.info("bench topics %s-* created", f"bench-{run_id}")
+    try:
+        if submit_job:
+            try:
+                pipe.job = jobs.submit(settings, name=f"bench-{run_id}")
+            except jobs.JobUnavailable as exc:
+                pipe.job_missing = str(exc)
+                log.warning("detection job not available: %s", exc)
+        yield pipe
+    finally:
+        for handle in [pipe.job, *pipe.extra_jobs.values()]:
+            if handle is not None:
+                jobs.cancel(settings, handle)
+        if not keep:
+            names = [
+                settings.topic_transactions,
+                settings.topic_alerts,
+                settings.topic_dlq,
+                settings.topic_labels,
+                *pipe.extra_topics,
+            ]
+            delete_topics(settings, names)
+            try:
+                archive = Archive(settings, pipe.bank_id)
+                removed = archive.purge()
+                archive.close()
+                log.info("removed the run's archive rows (%d transactions, %d alerts)", *removed)
+            except Exception as exc:
+                log.warning("could not remove the run's archive rows: %s", exc)

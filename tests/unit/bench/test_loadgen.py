@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import json
+
+from fraudstream.bench.loadgen import LoadShape, TransactionFactory, card_number, luhn_digit
+from fraudstream.records import luhn_valid, network_of, parse_transaction
+
+
+def test_card_numbers_are_valid_visa_and_stable() -> None:
+    for index in (0, 1, 42, 199_999, 10**15 + 3):
+        number = card_number(index)
+        assert luhn_valid(number)
+        assert network_of(number) == "VISA"
+        assert card_number(index) == number
+    assert luhn_digit("7992739871") == "3"
+
+
+def test_factory_makes_contract_valid_transactions() -> None:
+    factory = TransactionFactory(LoadShape(bank_id="BENCH_x", alert_every=4, alert_amount=10001))
+    made = [factory.make() for _ in range(400)]
+    flagged = [m for m in made if m[3]]
+    assert len(flagged) == 100
+    countries: dict[bytes, set[str]] = {}
+    for tx_id, key, value, alert in made:
+        tx = parse_transaction(value)
+        assert tx.transaction_id == tx_id
+        assert tx.bank_id == "BENCH_x"
+        assert key.decode() == tx.card_number
+        assert (tx.amount == 10001) == alert
+        countries.setdefault(key, set()).add(tx.country)
+    # A card never changes country, so geography rules see no travel.
+    assert all(len(c) == 1 for c in countries.values())
+    assert len({json.loads(v)["transaction_id"] for _, _, v, _ in made}) == 400
