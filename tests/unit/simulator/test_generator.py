@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fraudstream.records import Transaction, parse_transaction, validate_transaction
+from fraudstream.simulator.banks import Bank, load_banks
+from fraudstream.simulator.generator import Generator, generate, scaled_rates
+from fraudstream.simulator.population import distance_km, travel_hours
+from fraudstream.simulator.rows import Label, Timestamps, encode
+from fraudstream.simulator.scenarios import SCENARIOS
+
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SMALL = [
+    Bank("S1", 5.0, 1, 60, {"US": 1.0, "GB": 1.0}),
+    Bank("S2", 3.0, 100, 139, {"FR": 1.0}),
+]
+
+
+@pytest.fixture(scope="module")
+def default_stream() -> list[tuple[Transaction, Label | None]]:
+    return list(generate(seed=11, count=16_000, fraud_rate=0.01, start=START))
+
+
+def test_user_ranges_and_rate_ratio(default_stream: list[tuple[Transaction, Label | None]]) -> None:
+    banks = {b.bank_id: b for b in load_banks()}
+    counts: Counter[str] = Counter()
+    for tx, _ in default_stream:
+        bank = banks[tx.bank_id]
+        assert bank.first_user <= tx.user_id <= bank.last_user
+        counts[tx.bank_id] += 1
+    assert counts["BANK_A"] / counts["BANK_B"] == pytest.approx(50 / 30, rel=0.05)
+
+
+def test_event_time_follows_the_configured_rate(
+    default_stream: list[tuple[Transaction, Label | None]],
+) -> None:
+    times = [tx.event_time for tx, _ in default_stream]
+    assert times == sorted(times)
+    span = (times[-1] - times[0]).total_seconds()
+    assert span == pytest.approx(len(times) / 80, rel=0.05)
+
+
+def test_labels_are_complete_and_never_in_the_record(
+    default_stream: list[tuple[Transaction, Label | None]],
+) -> None:
+    position = {tx.transaction_id: i for i, (tx, _) in enumerate(default_stream)}
+    labels = [label for _, label in default_stream if label is not None]
+    assert labels
+    for label in labels:
+        indexes = [position[i] for i in label.transaction_ids]
+        assert indexes == sorted(indexes)
+    for tx, _ in default_stream:
+        assert set(tx.to_dict()) <= {*Transaction.__dataclass_fields__}
+
+
+def test_legitimate_users_mostly_at_home_and_travel_plausibly(
+    default_stream: list[tuple[Transaction, Label | None]],
+) -> None:
+    _check_travel([(tx, label) for tx, label in default_stream])
+
+
+def _check_travel(stream: list[tuple[Transaction, Label | None]]) -> None:
+    last: dict[int, Transaction] = {}
+    at_home = total = 0
+    fraud_cards = {tx.card_number for tx, label in stream if label is not None}
+    for tx, label in stream:
+        if label is not None or tx.card_number in fraud_cards:
+            continue
+        prev = last.get(tx.user_id)
+        if prev is not None and prev.country != tx.country:
+            gap_h = (tx.event_time - prev.event_time).total_seconds() / 3600
+            assert gap_h >= travel_hours(prev.country, tx.country) - 1e-6
+        last[tx.user_id] = tx
+        total += 1
+    homes = Counter[tuple[int, str]]()
+    for tx, label in stream:
+        if label is None:
+            homes[(tx.user_id, tx.country)] += 1
+    by_user: defaultdict[int, int] = defaultdict(int)
+    for (user, _), n in homes.items():
+        by_user[user] = max(by_user[user], n)
+    at_home = sum(by_user.values())
+    assert at_home / total > 0.95
+
+
+def test_travellers_take_hours_between_countries() -> None:
+    # Few users at a slow clock: many simulated days, so trips complete.
+    banks = [Bank("T", 0.05, 1, 20, {"US": 1.0}, travellers=0.5)]
+    stream = list(generate(seed=2, count=6000, banks=banks, fraud_rate=0.0, start=START))
+    countries = {tx.country for tx, _ in stream}
+    assert len(countries) > 3
+    _check_travel(stream)
+    moves = 0
+    last: dict[int, Transaction] = {}
+    for tx, _ in stream:
+        prev = last.get(tx.user_id)
+        if prev is not None and prev.country != tx.country:
+            moves += 1
+            assert distance_km(prev.country, tx.country) > 0
+        last[tx.user_id] = tx
+    assert moves >= 5
+
+
+def test_same_seed_same_stream_other_seed_other_stream() -> None:
+    def run(seed: int) -> list[tuple[Transaction, Label | None]]:
+        return list(generate(seed=seed, count=3000, banks=SMALL, fraud_rate=0.05, start=START))
+
+    assert run(4) == run(4)
+    assert run(4) != run(5)
+
+
+def test_every_scenario_appears_with_a_slow_clock() -> None:
+    stream = list(
+        generate(seed=1, count=4000, banks=SMALL, fraud_rate=0.05, start=START, clock_rate=1.0)
+    )
+    seen = {label.scenario for _, label in stream if label is not None}
+    assert seen == set(SCENARIOS)
+    ids = {tx.transaction_id for tx, _ in stream}
+    assert len(ids) == len(stream)
+    for _, label in stream:
+        if label is not None:
+            assert set(label.transaction_ids) <= ids
+
+
+def test_duration_bounds_event_time() -> None:
+    stream = list(generate(seed=1, duration=120, banks=SMALL, fraud_rate=0.02, start=START))
+    assert len(stream) == pytest.approx(120 * 8, rel=0.1)
+    assert all(0 <= (tx.event_time - START).total_seconds() <= 120 for tx, _ in stream)
+
+
+def test_default_start_ends_in_the_past() -> None:
+    stream = list(generate(seed=1, count=500, banks=SMALL))
+    assert stream[-1][0].event_time <= datetime.now(UTC)
+
+
+def test_selecting_scenarios_and_banks() -> None:
+    stream = list(
+        generate(
+            seed=3,
+            count=2000,
+            banks=["BANK_B"],
+            fraud_rate=0.05,
+            start=START,
+            scenario_names=["velocity_burst"],
+        )
+    )
+    assert {tx.bank_id for tx, _ in stream} == {"BANK_B"}
+    assert {label.scenario for _, label in stream if label} == {"velocity_burst"}
+
+
+def test_parts_split_users_and_share_the_population() -> None:
+    parts = [
+        Generator(SMALL, seed=9, start=START.timestamp(), part=p, parts=2).batch(400)
+        for p in range(2)
+    ]
+    users = [{row[4] for row, _ in part} for part in parts]
+    assert users[0].isdisjoint(users[1])
+    assert {u % 2 for u in users[0]} == {0} and {u % 2 for u in users[1]} == {1}
+
+
+def test_scaled_rates_keep_proportions() -> None:
+    rates = scaled_rates(load_banks(), 800.0)
+    assert rates == {"BANK_A": 500.0, "BANK_B": 300.0}
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        list(generate(count=1, duration=1))
+    with pytest.raises(ValueError, match="unknown scenarios"):
+        Generator(SMALL, scenario_names=["nope"])
+    with pytest.raises(ValueError, match="fraud_rate"):
+        Generator(SMALL, fraud_rate=2.0)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(min_value=0, max_value=2**31),
+    fraud_rate=st.floats(min_value=0.0, max_value=0.3),
+    clock_rate=st.floats(min_value=0.01, max_value=5000.0),
+    first=st.integers(min_value=1, max_value=9_999_000),
+    users=st.integers(min_value=1, max_value=50),
+    travellers=st.floats(min_value=0.0, max_value=1.0),
+    offset_days=st.integers(min_value=-3000, max_value=0),
+)
+def test_every_generated_record_validates(
+    seed: int,
+    fraud_rate: float,
+    clock_rate: float,
+    first: int,
+    users: int,
+    travellers: float,
+    offset_days: int,
+) -> None:
+    bank = Bank(
+        "P", clock_rate, first, first + users - 1, {"US": 1.0, "JP": 1.0}, travellers=travellers
+    )
+    # Ends before NOW whatever the clock: 300 records plus the longest scenario.
+    start = NOW.timestamp() + offset_days * 86400.0 - 300 / clock_rate - 3600.0
+    gen = Generator([bank], seed=seed, fraud_rate=fraud_rate, start=start)
+    stamp = Timestamps()
+    for row, label in gen.batch(300):
+        value = encode(row, stamp)
+        tx = parse_transaction(value, now=NOW)
+        assert validate_transaction(tx.to_dict(), now=NOW) == tx
+        if label is not None:
+            assert label.transaction_id == tx.transaction_id
