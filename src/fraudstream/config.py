@@ -97,6 +97,16 @@ class Settings(BaseSettings):
 
     # -- application ------------------------------------------------------------
     dashboard_port: int = 8501
+    dashboard_refresh_seconds: float = Field(
+        default=2.0, gt=0, description="How often the dashboard's live parts refresh."
+    )
+    dashboard_window: int = Field(
+        default=2000, gt=0, description="Recent alerts the dashboard keeps in memory."
+    )
+    dashboard_group_id: str | None = Field(
+        default=None,
+        description="Consumer group of the dashboard; default fraudstream-dashboard-<host>-<pid>.",
+    )
     card_token_key: SecretStr = Field(
         default=SecretStr("fraudstream-dev-token-key"),
         description="Key of the keyed hash that tokenises card numbers. Change it in production.",

@@ -1,0 +1,25 @@
+"""The Streamlit entry point: ``streamlit run`` this file (``fraudstream dashboard``)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fraudstream.dashboard import state, ui
+from fraudstream.dashboard.pages import alerts, analytics, overview, rules, triage
+
+
+def main() -> None:
+    st.set_page_config(page_title="fraudstream", page_icon="🛡️", layout="wide")
+    pages = [
+        st.Page(overview.render, title="Overview", icon="📈", url_path="overview", default=True),
+        st.Page(alerts.render, title="Alerts", icon="🚨", url_path="alerts"),
+        st.Page(analytics.render, title="Analytics", icon="🗺️", url_path="analytics"),
+        st.Page(rules.render, title="Rules", icon="📋", url_path="rules"),
+        st.Page(triage.render, title="Triage", icon="✅", url_path="triage"),
+    ]
+    navigation = st.navigation(pages)
+    ui.status_sidebar(state.context())
+    navigation.run()
+
+
+main()

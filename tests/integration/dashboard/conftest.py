@@ -1,0 +1,87 @@
+"""Dashboard fixtures: a fresh, seeded database and an alerts topic per module."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import streamlit as st
+from pydantic import SecretStr
+
+from fraudstream.archive.migrate import migrate
+from fraudstream.config import ENV_PREFIX, Settings, env_for
+from fraudstream.dashboard import alerts_feed
+from fraudstream.platform import postgres, topics
+
+from .seed import Seeded, seed
+
+
+def _dsn_for(settings: Settings, database: str) -> str:
+    parts = urlsplit(settings.dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _admin(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
+    """The local server's superuser (the application role may not create databases),
+    else the application role itself for a server we did not start."""
+    if settings.postgres_local:
+        try:
+            return postgres.admin_connect(settings)
+        except psycopg.OperationalError:
+            pass
+    return psycopg.connect(settings.dsn, autocommit=True)
+
+
+def with_overrides(settings: Settings, **values: object) -> Settings:
+    # A fresh object: model_copy would carry the cached DSN of the original.
+    return Settings(**{**settings.model_dump(), **values})
+
+
+@pytest.fixture(scope="module")
+def dash_settings(settings: Settings, admin: object) -> Iterator[Settings]:
+    """Settings for one test module: its own database and alerts topic."""
+    database = f"dash_{uuid.uuid4().hex[:12]}"
+    with _admin(settings) as conn:
+        conn.execute(f'CREATE DATABASE "{database}" OWNER "{settings.postgres_user}"')
+    topic = f"alerts-dash-{uuid.uuid4().hex[:12]}"
+    replication = min(settings.topic_replication, len(settings.kafka_broker_ports))
+    topics.ensure_topics(
+        admin,  # type: ignore[arg-type]
+        [
+            topics.TopicSpec(
+                topic, 3, replication, {"min.insync.replicas": str(settings.topic_min_isr)}
+            )
+        ],
+    )
+    dsn = _dsn_for(settings, database)
+    migrate(dsn)
+    try:
+        yield with_overrides(
+            settings,
+            postgres_dsn=SecretStr(dsn),
+            topic_alerts=topic,
+            dashboard_refresh_seconds=1.0,
+        )
+    finally:
+        alerts_feed.stop_all_feeds()
+        st.cache_resource.clear()
+        with _admin(settings) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.delete_topics([topic])  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def seeded(dash_settings: Settings) -> Seeded:
+    return seed(dash_settings.dsn)
+
+
+@pytest.fixture
+def app_env(dash_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Point the in-process app (AppTest) at this module's database and topic."""
+    for name, value in env_for(dash_settings).items():
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.setenv(name, value)
+    return dash_settings
