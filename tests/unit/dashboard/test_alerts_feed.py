@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fraudstream.config import Settings
+from fraudstream.dashboard import alerts_feed
+from fraudstream.dashboard.alerts_feed import AlertWindow, decode_alert
+from fraudstream.records import Alert
+
+
+def make(n: int) -> Alert:
+    return Alert(
+        alert_id=f"a{n}",
+        rule_id="r",
+        rule_type="t",
+        severity="low",
+        score=0.1,
+        reason="x",
+        transaction_id=f"tx{n}",
+        card_masked="m",
+        card_token="k",
+        bank_id="B",
+        user_id=1,
+        amount=1.0,
+        currency="EUR",
+        merchant="M",
+        country="DE",
+        payment_system="VISA",
+        event_time="2025-12-16T10:30:45.123Z",
+        detected_at="2025-12-16T10:30:46.000Z",
+    )
+
+
+def test_window_is_bounded_and_keeps_newest() -> None:
+    window = AlertWindow(3)
+    for n in range(5):
+        assert window.add(make(n))
+    assert [a.alert_id for a in window.snapshot()] == ["a2", "a3", "a4"]
+    assert len(window) == 3
+
+
+def test_window_drops_redelivered_alerts() -> None:
+    window = AlertWindow(10)
+    assert window.add(make(1))
+    assert not window.add(make(1))
+    assert len(window) == 1 and window.duplicates == 1
+
+
+def test_decode_alert_round_trip() -> None:
+    alert = make(1)
+    raw = json.dumps(alert.to_dict()).encode()
+    assert decode_alert(raw) == alert
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1]", b'{"alert_id": "x"}', b"\xff"])
+def test_decode_alert_rejects(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_alert(raw)
+
+
+def test_consumer_config_reads_committed_from_latest() -> None:
+    config = alerts_feed.consumer_config(Settings(), "g1")
+    assert config["isolation.level"] == "read_committed"
+    assert config["auto.offset.reset"] == "latest"
+    assert config["group.id"] == "g1"
+    assert config["bootstrap.servers"] == Settings().bootstrap_servers
+
+
+def test_default_group_is_unique_per_process() -> None:
+    import os
+
+    assert alerts_feed.default_group_id().endswith(f"-{os.getpid()}")
+    assert alerts_feed.default_group_id().startswith("fraudstream-dashboard-")
+
+
+def test_group_from_settings() -> None:
+    feed = alerts_feed.AlertFeed(Settings(dashboard_group_id="analysts", dashboard_window=5))
+    assert feed.group_id == "analysts"
+    assert feed.window.capacity == 5
+    status = feed.status()
+    assert not status.live and status.window_size == 0
