@@ -49,8 +49,7 @@ class _Shopper:
 
     user: User
     offset: int
-    merchants: tuple[tuple[str, str, float], ...]  # (mcc, merchant json, amount factor)
-    travel: tuple[tuple[str, str, float], ...]
+    merchants: tuple[tuple[str, str, float], ...]  # (mcc, merchant json, typical amount)
     # Where the user is, and when they can next pay (travellers in transit).
     country: str = ""
     available_from: float = 0.0
@@ -61,12 +60,23 @@ def _prepare(user: User) -> _Shopper:
         (mcc, json_str(name), CATEGORIES[mcc].typical * user.typical_amount)
         for mcc, name in user.merchants
     )
-    travel = tuple(
-        (mcc, json_str(name), CATEGORIES[mcc].typical * user.typical_amount)
-        for mcc in TRAVEL_MCCS
-        for name in CATEGORIES[mcc].merchants
-    )
-    return _Shopper(user, COUNTRIES[user.home].utc_offset, merchants, travel, user.home)
+    return _Shopper(user, COUNTRIES[user.home].utc_offset, merchants, user.home)
+
+
+# Merchants a traveller uses abroad: (mcc, merchant json, amount factor).
+_TRAVEL = tuple(
+    (mcc, json_str(name), CATEGORIES[mcc].typical)
+    for mcc in TRAVEL_MCCS
+    for name in CATEGORIES[mcc].merchants
+)
+# Log-normal spread of amounts around the typical one, drawn by index: one
+# random() per record instead of gauss() and exp().
+_SPREAD = tuple(math.exp(random.Random(0).gauss(0.0, 0.45)) for _ in range(4096))
+
+
+def _awake(shopper: _Shopper, utc_hour: int) -> bool:
+    local = (utc_hour + shopper.offset) % 24
+    return shopper.user.active_from <= local < shopper.user.active_to
 
 
 @dataclass(slots=True)
@@ -74,6 +84,7 @@ class _BankClock:
     bank: Bank
     shoppers: list[_Shopper]
     victims: list[_Shopper]
+    awake: list[list[_Shopper]]  # by UTC hour: users within their active hours
     step: float
     next_time: float
     slots: int = 0
@@ -128,8 +139,11 @@ class Generator:
             rate = (self.clock_rates or {}).get(bank.bank_id, bank.rate) / self.parts
             step = 1.0 / rate
             # Stagger the banks so their first records do not share a timestamp.
+            awake = [[s for s in shoppers if _awake(s, h)] or shoppers for h in range(24)]
             self._clocks.append(
-                _BankClock(bank, shoppers, victims, step, self.start + self._rng.random() * step)
+                _BankClock(
+                    bank, shoppers, victims, awake, step, self.start + self._rng.random() * step
+                )
             )
         if not self._clocks:
             raise ValueError("no users to simulate")
@@ -194,30 +208,28 @@ class Generator:
 
     def _legit(self, clock: _BankClock, t: float) -> Row | None:
         rng = self._rng
-        shoppers = clock.shoppers
-        for attempt in range(8):
-            if attempt < 7:
-                s = shoppers[int(rng.random() * len(shoppers))]
-            else:
-                # Keep the bank's rate even at night: someone is always awake.
-                s = clock.victims[int(rng.random() * len(clock.victims))]
-            u = s.user
-            if attempt < 7:
+        random_ = rng.random
+        # Nine in ten purchases come from users within their active hours.
+        pool = clock.awake[int(t / 3600.0) % 24] if random_() < 0.9 else clock.shoppers
+        for attempt in range(5):
+            if attempt < 4:
+                s = pool[int(random_() * len(pool))]
                 if t < s.available_from:
                     continue  # in the air
-                hour = int(t / 3600.0 + s.offset) % 24
-                if not u.active_from <= hour < u.active_to and rng.random() < 0.9:
+                if s.user.traveller and not self._stays(s, t):
                     continue
-                if u.traveller and not self._stays(s, t):
-                    continue
-            abroad = s.country != u.home
-            if abroad and rng.random() < 0.6:
-                mcc, merchant, typical = s.travel[int(rng.random() * len(s.travel))]
             else:
-                mcc, merchant, typical = s.merchants[int(rng.random() * len(s.merchants))]
+                # Keep the bank's rate whatever happens: a stay-at-home user.
+                s = clock.victims[int(random_() * len(clock.victims))]
+            u = s.user
+            if s.country != u.home and random_() < 0.6:
+                mcc, merchant, factor = _TRAVEL[int(random_() * len(_TRAVEL))]
+                typical = factor * u.typical_amount
+            else:
+                mcc, merchant, typical = s.merchants[int(random_() * len(s.merchants))]
             cards = u.cards
-            card = cards[0] if len(cards) == 1 or rng.random() < 0.7 else rng.choice(cards)
-            amount = typical * math.exp(rng.gauss(0.0, 0.45))
+            card = cards[0] if len(cards) == 1 or random_() < 0.7 else rng.choice(cards)
+            amount = typical * _SPREAD[int(random_() * 4096)]
             amount = 0.5 if amount < 0.5 else (3000.0 if amount > 3000.0 else amount)
             return (
                 scenarios.new_id(rng),
@@ -231,7 +243,7 @@ class Generator:
                 s.country,
                 t,
                 mcc,
-                "online" if rng.random() < u.online_share else "pos",
+                "online" if random_() < u.online_share else "pos",
             )
         return None
 

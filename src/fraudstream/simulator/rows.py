@@ -105,7 +105,7 @@ class Label:
     scenario: str
     step: int
     is_trigger: bool
-    bank_id: str
+    bank_id: str = ""
     transaction_ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from fraudstream.cli import UserError, build_parser
+from fraudstream.config import Settings
+from fraudstream.simulator.cli import parse_rate, plan
+
+SETTINGS = Settings(postgres_port=1)  # unreachable: labels fall back to Kafka
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["produce", *argv])
+
+
+def test_defaults_run_every_bank_at_its_configured_rate() -> None:
+    job = plan(_args(), SETTINGS)
+    assert [b.bank_id for b in job.banks] == ["BANK_A", "BANK_B"]
+    assert job.rate == 80.0
+    assert job.topic == SETTINGS.topic_transactions
+    assert job.labels_topic == SETTINGS.topic_labels and not job.labels_db
+    assert job.count is None and job.duration is None
+
+
+def test_one_bank_at_its_rate() -> None:
+    job = plan(_args("--bank", "BANK_A"), SETTINGS)
+    assert [b.bank_id for b in job.banks] == ["BANK_A"] and job.rate == 50.0
+    assert job.clock_rates == {"BANK_A": 50.0}
+
+
+def test_rate_override_and_clock() -> None:
+    job = plan(_args("--rate", "800", "--topic", "t", "--labels", "none"), SETTINGS)
+    assert job.rate == 800.0 and job.topic == "t" and job.labels_topic is None
+    assert job.clock_rates == {"BANK_A": 500.0, "BANK_B": 300.0}
+    slow = plan(_args("--rate", "8"), SETTINGS)
+    # Slower than configured: the simulated clock keeps the configured rhythm.
+    assert slow.clock_rates == {"BANK_A": 50.0, "BANK_B": 30.0}
+
+
+def test_output_mode(tmp_path: Path) -> None:
+    job = plan(_args("--output", str(tmp_path / "x.jsonl"), "--count", "10"), SETTINGS)
+    assert job.rate is None and job.label_file and job.labels_topic is None
+    with pytest.raises(UserError, match="needs --count"):
+        plan(_args("--output", str(tmp_path / "x.jsonl")), SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bank", "NOPE"], "unknown bank"),
+        (["--rate", "fast"], "--rate"),
+        (["--rate", "-1"], "positive"),
+        (["--count", "0"], "--count"),
+        (["--fraud-rate", "2"], "--fraud-rate"),
+        (["--processes", "0"], "--processes"),
+    ],
+)
+def test_user_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        plan(_args(*argv), SETTINGS)
+
+
+def test_parse_rate() -> None:
+    assert parse_rate("max") is None and parse_rate(None) is None
+    assert parse_rate("2.5") == 2.5
+
+
+def test_help_mentions_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["produce", "--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--bank",
+        "--rate",
+        "--duration",
+        "--count",
+        "--fraud-rate",
+        "--seed",
+        "--output",
+        "--banks-config",
+        "--topic",
+        "--labels",
+        "--processes",
+    ):
+        assert option in text
