@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from fraudstream.config import Settings
+from fraudstream.records import Transaction
 from fraudstream.simulator.generator import Generator
 from fraudstream.simulator.ratecontrol import RateController
 from fraudstream.simulator.rows import Label, Row, Timestamps, encode
@@ -203,6 +204,17 @@ class KafkaSink:
         self.counts.sent += len(rows)
         self._producer.poll(0)
 
+    def send_transaction(self, tx: Transaction, label: Label | None) -> None:
+        callback = self._on_delivery if label is None else self._label_callback(label)
+        value = tx.to_json()
+        while True:
+            try:
+                self._producer.produce(self.topic, value, tx.card_number, on_delivery=callback)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self.counts.sent += 1
+
     def send_raw(self, key: bytes, value: bytes) -> None:
         while True:
             try:
@@ -348,5 +360,38 @@ def run(
             progress.show(pacer.achieved(), sink.counts, final=True)
         if on_tick is not None:
             on_tick(sink.counts)
+        sink.close()
+    return sink.counts
+
+
+def deliver(
+    settings: Settings,
+    items: Iterable[tuple[Transaction, Label | None]],
+    *,
+    topic: str | None = None,
+    labels_topic: str | None = None,
+    labels_db: bool = False,
+    timeout: float = 60.0,
+) -> Counts:
+    """Send transactions (and their labels) and wait until each is acknowledged.
+
+    ``topic`` defaults to the transactions topic; labels go to ``labels_topic``
+    and, with ``labels_db``, into ``fraud_labels`` only when given. The caller
+    checks ``counts.failed == 0``; ``counts.errors`` says what went wrong.
+    """
+    sink = KafkaSink(
+        settings,
+        topic or settings.topic_transactions,
+        labels_topic=labels_topic,
+        label_store=LabelStore(settings.dsn) if labels_db else None,
+    )
+    try:
+        for tx, label in items:
+            sink.send_transaction(tx, label)
+        remaining = sink.flush(timeout)
+        if remaining:
+            sink.counts.failed += remaining
+            sink.counts.errors[f"{remaining} records still unacknowledged after {timeout}s"] += 1
+    finally:
         sink.close()
     return sink.counts
