@@ -8,14 +8,42 @@ The contract with the job (``fraudstream.detection.job``):
   user_id BIGINT, amount DOUBLE, currency, merchant, country,
   event_time TIMESTAMP_LTZ(3) (rowtime attribute with a watermark),
   merchant_category, channel (nullable STRING), proc_time (PROCTIME());
+* ``load_catalogue(path=None, packs=())`` reads and validates the catalogue
+  (default: the bundled rules.yaml) and switches on the rules of the named
+  packs (e.g. ``packs=("seed-baseline",)``; see ``with_packs``);
+* ``ddl(catalogue, settings)`` returns the CREATE TEMPORARY TABLE statements
+  the enabled rules need (the JDBC lookup table of the block list, built from
+  ``settings.dsn``); the job runs each with ``execute_sql`` before the query;
 * ``alerts_sql(catalogue, source_view, settings)`` returns one SELECT (a UNION
-  ALL over the enabled rules) with the columns of ``ALERT_COLUMNS``; the job
-  adds alert_id = MD5(CONCAT(rule_id, ':', transaction_id)) and detected_at.
+  ALL over the enabled rules) with the columns of ``ALERT_COLUMNS``, in order:
+  rule_id, rule_type, severity STRING, score DOUBLE (0..1), reason STRING,
+  transaction_id, card_masked, card_token, bank_id STRING, user_id BIGINT,
+  amount DOUBLE, currency, merchant, country, payment_system STRING,
+  event_time TIMESTAMP_LTZ(3), evidence STRING (JSON array of transaction
+  ids). The query is append-only. The job adds
+  alert_id = MD5(CONCAT(rule_id, ':', transaction_id)) and detected_at.
 """
 
 from __future__ import annotations
 
-from fraudstream.detection.rules.catalogue import Catalogue, RuleInstance, load_catalogue
-from fraudstream.detection.rules.templates import ALERT_COLUMNS, alerts_sql
+from fraudstream.detection.rules.catalogue import (
+    Catalogue,
+    CatalogueError,
+    RuleInstance,
+    load_catalogue,
+    parse_catalogue,
+    with_packs,
+)
+from fraudstream.detection.rules.templates import ALERT_COLUMNS, alerts_sql, ddl
 
-__all__ = ["ALERT_COLUMNS", "Catalogue", "RuleInstance", "alerts_sql", "load_catalogue"]
+__all__ = [
+    "ALERT_COLUMNS",
+    "Catalogue",
+    "CatalogueError",
+    "RuleInstance",
+    "alerts_sql",
+    "ddl",
+    "load_catalogue",
+    "parse_catalogue",
+    "with_packs",
+]

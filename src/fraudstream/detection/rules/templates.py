@@ -1,57 +1,46 @@
-"""Flink SQL templates, one per rule type (placeholder: high_amount only)."""
+"""The alerts query and the DDL it needs, assembled from the rule types.
+
+Each enabled rule contributes one SELECT (see ``types/``); they are joined by
+UNION ALL into the one query the job reads alerts from.
+"""
 
 from __future__ import annotations
 
 from fraudstream.config import Settings
 from fraudstream.detection.rules.catalogue import Catalogue, RuleInstance
-
-ALERT_COLUMNS = (
-    "rule_id",
-    "rule_type",
-    "severity",
-    "score",
-    "reason",
-    "transaction_id",
-    "card_masked",
-    "card_token",
-    "bank_id",
-    "user_id",
-    "amount",
-    "currency",
-    "merchant",
-    "country",
-    "payment_system",
-    "event_time",
-    "evidence",
-)
+from fraudstream.detection.rules.sql import ALERT_COLUMNS
+from fraudstream.detection.rules.types import REGISTRY
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def high_amount(rule: RuleInstance, source_view: str) -> str:
-    threshold = float(rule.params.get("threshold", 5000))
-    return f"""
-    SELECT {_quote(rule.id)} AS rule_id, {_quote(rule.type)} AS rule_type,
-           {_quote(rule.severity)} AS severity,
-           LEAST(1.0, amount / {threshold} / 2) AS score,
-           CONCAT('amount ', CAST(amount AS STRING), ' ', currency, ' above limit ',
-                  {_quote(str(threshold))}) AS reason,
-           transaction_id, card_masked, card_token, bank_id, user_id, amount, currency,
-           merchant, country, payment_system, event_time,
-           CONCAT('["', transaction_id, '"]') AS evidence
-    FROM {source_view}
-    WHERE amount > {threshold}
-    """
-
-
-TEMPLATES = {"high_amount": high_amount}
+def rule_sql(rule: RuleInstance, source_view: str, settings: Settings) -> str:
+    """The SELECT of one rule instance, with the columns of ``ALERT_COLUMNS``."""
+    return REGISTRY[rule.type].sql(rule.ref, rule.typed_params(), source_view, settings)
 
 
 def alerts_sql(catalogue: Catalogue, source_view: str, settings: Settings) -> str:
-    del settings
-    parts = [TEMPLATES[rule.type](rule, source_view) for rule in catalogue.enabled()]
-    if not parts:
+    """One SELECT over ``source_view``: UNION ALL of the enabled rules."""
+    rules = catalogue.enabled()
+    if not rules:
         raise ValueError("the rule catalogue has no enabled rule")
+    columns = ", ".join(ALERT_COLUMNS)
+    parts = [
+        f"SELECT {columns} FROM (\n-- rule {rule.id} ({rule.type})\n"
+        f"{rule_sql(rule, source_view, settings)}\n)"
+        for rule in rules
+    ]
     return "\nUNION ALL\n".join(parts)
+
+
+def ddl(catalogue: Catalogue, settings: Settings) -> list[str]:
+    """CREATE TEMPORARY TABLE/VIEW statements the alerts query needs; the job
+    runs them, in order, before ``alerts_sql``. Empty when no enabled rule
+    reads an external table."""
+    statements: list[str] = []
+    for rule in catalogue.enabled():
+        rule_type = REGISTRY[rule.type]
+        if rule_type.ddl is not None:
+            statements.extend(rule_type.ddl(rule.ref, rule.typed_params(), settings))
+    return statements
+
+
+__all__ = ["ALERT_COLUMNS", "alerts_sql", "ddl", "rule_sql"]

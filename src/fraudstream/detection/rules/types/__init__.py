@@ -1,0 +1,34 @@
+"""The rule types, one module each; ``REGISTRY`` maps a catalogue's ``type``
+to its parameter model and SQL template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fraudstream.detection.rules.types import (
+    amount_spike,
+    blocklist,
+    card_testing,
+    card_velocity,
+    country_hopping,
+    high_amount,
+    impossible_travel,
+    tumbling_window,
+)
+from fraudstream.detection.rules.types.base import Params, RuleType
+
+REGISTRY: dict[str, RuleType[Any]] = {
+    module.RULE_TYPE.name: module.RULE_TYPE
+    for module in (
+        high_amount,
+        card_velocity,
+        amount_spike,
+        impossible_travel,
+        card_testing,
+        country_hopping,
+        blocklist,
+        tumbling_window,
+    )
+}
+
+__all__ = ["REGISTRY", "Params", "RuleType"]
