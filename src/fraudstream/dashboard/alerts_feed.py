@@ -26,6 +26,11 @@ from fraudstream.config import Settings
 from fraudstream.records import Alert
 
 log = logging.getLogger(__name__)
+# librdkafka reports every failed reconnect; during an outage that is a line
+# every few hundred milliseconds. The feed's status (on the page, and one log
+# line per change below) says the same once, so its own log is muted.
+_client_log = logging.getLogger(f"{__name__}.librdkafka")
+_client_log.setLevel(logging.CRITICAL)
 
 # How often the consumer thread checks that the cluster answers, so a Kafka
 # outage (and its end) shows on the page within a few seconds.
@@ -70,7 +75,9 @@ def consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
         "enable.partition.eof": False,
         "session.timeout.ms": 10000,
         "socket.connection.setup.timeout.ms": 3000,
+        "reconnect.backoff.ms": 250,
         "reconnect.backoff.max.ms": 2000,
+        "logger": _client_log,
     }
 
 
@@ -177,7 +184,16 @@ class AlertFeed:
         with self._lock:
             self._error = error.str()
             if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
-                self._connected = False
+                self._set_connected(False)
+
+    def _set_connected(self, connected: bool) -> None:
+        # Called with self._lock held.
+        if connected != self._connected:
+            if connected:
+                log.info("alert feed connected to Kafka (topic %s)", self.topic)
+            else:
+                log.warning("alert feed lost Kafka: %s", self._error)
+        self._connected = connected
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -201,12 +217,12 @@ class AlertFeed:
             metadata = consumer.list_topics(self.topic, timeout=PROBE_TIMEOUT)
         except KafkaException as exc:
             with self._lock:
-                self._connected = False
                 self._error = str(exc.args[0]) if exc.args else repr(exc)
+                self._set_connected(False)
             return
         topic = metadata.topics.get(self.topic)
         with self._lock:
-            self._connected = True
+            self._set_connected(True)
             if topic is None or topic.error is not None:
                 self._error = f"topic {self.topic!r} not available"
             else:
@@ -250,7 +266,7 @@ class AlertFeed:
         self.window.add(alert)
         with self._lock:
             self._received += 1
-            self._connected = True
+            self._set_connected(True)
             self._last_message_at = time.time()
 
 

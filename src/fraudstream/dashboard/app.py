@@ -5,17 +5,27 @@ from __future__ import annotations
 import streamlit as st
 
 from fraudstream.dashboard import state, ui
-from fraudstream.dashboard.pages import alerts, analytics, overview, rules, triage
+from fraudstream.dashboard.views import alerts, analytics, overview, rules, triage
 
 
 def main() -> None:
-    st.set_page_config(page_title="fraudstream", page_icon="🛡️", layout="wide")
+    st.set_page_config(page_title="fraudstream", page_icon=":material/shield:", layout="wide")
     pages = [
-        st.Page(overview.render, title="Overview", icon="📈", url_path="overview", default=True),
-        st.Page(alerts.render, title="Alerts", icon="🚨", url_path="alerts"),
-        st.Page(analytics.render, title="Analytics", icon="🗺️", url_path="analytics"),
-        st.Page(rules.render, title="Rules", icon="📋", url_path="rules"),
-        st.Page(triage.render, title="Triage", icon="✅", url_path="triage"),
+        st.Page(
+            overview.render,
+            title="Overview",
+            icon=":material/monitoring:",
+            url_path="overview",
+            default=True,
+        ),
+        st.Page(
+            alerts.render, title="Alerts", icon=":material/notifications_active:", url_path="alerts"
+        ),
+        st.Page(
+            analytics.render, title="Analytics", icon=":material/public:", url_path="analytics"
+        ),
+        st.Page(rules.render, title="Rules", icon=":material/rule:", url_path="rules"),
+        st.Page(triage.render, title="Triage", icon=":material/task_alt:", url_path="triage"),
     ]
     navigation = st.navigation(pages)
     ui.status_sidebar(state.context())

@@ -30,7 +30,13 @@ TIME_RANGES: Final[dict[str, int | None]] = {
     "all time": None,
 }
 
-SEVERITY_ICONS: Final = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}
+# Cell colours of the severity column (CSS), mild to alarming.
+SEVERITY_COLOURS: Final = {
+    "low": "#e8f5e9",
+    "medium": "#fff8e1",
+    "high": "#ffe0b2",
+    "critical": "#ffcdd2",
+}
 
 _HEX64: Final = re.compile(r"^[0-9a-fA-F]{64}$")
 _MASKED: Final = re.compile(r"^[0-9]{6}\*{2,9}[0-9]{4}$")
@@ -137,7 +143,7 @@ def feed_table(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "time": df["detected_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-            "severity": [f"{SEVERITY_ICONS.get(s, '')} {s}" for s in df["severity"]],
+            "severity": df["severity"],
             "rule": df["rule_id"],
             "reason": df["reason"],
             "card": df["card_masked"],
@@ -151,6 +157,11 @@ def feed_table(df: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.reset_index(drop=True)
+
+
+def severity_style(severity: object) -> str:
+    colour = SEVERITY_COLOURS.get(str(severity))
+    return f"background-color: {colour}" if colour else ""
 
 
 def severity_rank(severity: str) -> int:
@@ -200,16 +211,28 @@ def bank_metrics(summary: pd.DataFrame, seconds: int) -> pd.DataFrame:
 
 
 def pivot_series(
-    df: pd.DataFrame, value: str, scale: float = 1.0, column: str = "bank_id"
+    df: pd.DataFrame,
+    value: str,
+    scale: float = 1.0,
+    column: str = "bank_id",
+    bucket: int | None = None,
 ) -> pd.DataFrame:
-    """Long (bucket, bank, value) rows to one column per bank, for a line chart."""
+    """Long (bucket, bank, value) rows to one column per bank, for a line chart.
+
+    With ``bucket`` (seconds) the empty buckets in between count as zero, so a
+    quiet minute shows as a dip rather than a line drawn across it.
+    """
     if df.empty:
         return pd.DataFrame()
     wide = df.pivot_table(index="bucket", columns=column, values=value, aggfunc="sum")
     wide = wide.astype(float) * scale
     wide.index = pd.to_datetime(wide.index, utc=True)
     wide.columns = [str(c) for c in wide.columns]
-    return wide.fillna(0.0)
+    if bucket is not None:
+        full = pd.date_range(wide.index.min(), wide.index.max(), freq=f"{bucket}s")
+        wide = wide.reindex(full)
+        return wide.fillna(0.0)
+    return wide
 
 
 def bucket_seconds(window_seconds: int, points: int = 60) -> int:

@@ -16,7 +16,7 @@ def archive_down(ctx: Context, exc: ArchiveUnavailable) -> None:
         f"**PostgreSQL is unavailable** ({ctx.settings.dsn_redacted}): {exc}. "
         f"History and aggregates are paused; retrying every "
         f"{ctx.refresh:g} s.",
-        icon="🛑",
+        icon=":material/database_off:",
     )
 
 
@@ -26,19 +26,19 @@ def kafka_banner(status: FeedStatus, refresh: float) -> None:
         st.warning(
             f"**Kafka is unavailable**{detail}. The live feed is paused and resumes by "
             f"itself when the cluster is back (checked every {refresh:g} s).",
-            icon="⚠️",
+            icon=":material/warning:",
         )
     elif status.error:
-        st.warning(f"Live feed: {status.error}", icon="⚠️")
+        st.warning(f"Live feed: {status.error}", icon=":material/warning:")
 
 
 def feed_caption(status: FeedStatus) -> str:
     if status.live:
-        state = f"🟢 live on `{status.topic}` ({status.assigned_partitions} partitions)"
+        state = f":green[●] live on `{status.topic}` ({status.assigned_partitions} partitions)"
     elif status.connected:
-        state = f"🟡 joining `{status.topic}`"
+        state = f":orange[●] joining `{status.topic}`"
     else:
-        state = "🔴 Kafka unavailable"
+        state = ":red[●] Kafka unavailable"
     age = ""
     if status.last_message_at is not None:
         age = f", last alert {time.time() - status.last_message_at:.0f} s ago"
@@ -56,10 +56,10 @@ def status_sidebar(ctx: Context) -> None:
         try:
             ctx.archive.ping()
             st.caption("**Archive**")
-            st.caption("🟢 PostgreSQL reachable (read-only session)")
+            st.caption(":green[●] PostgreSQL reachable (read-only session)")
         except ArchiveUnavailable as exc:
             st.caption("**Archive**")
-            st.caption(f"🔴 PostgreSQL unavailable: {exc}")
+            st.caption(f":red[●] PostgreSQL unavailable: {exc}")
         st.caption(f"consumer group `{status.group_id}`")
 
     with st.sidebar:

@@ -19,7 +19,7 @@ PAGES = ("overview", "alerts", "analytics", "rules", "triage")
 def page_script(name: str) -> None:
     from importlib import import_module
 
-    import_module(f"fraudstream.dashboard.pages.{name}").render()
+    import_module(f"fraudstream.dashboard.views.{name}").render()
 
 
 def dead_dsn(settings: Settings) -> str:

@@ -23,7 +23,7 @@ TIMEOUT = 30
 def page_script(name: str) -> None:
     from importlib import import_module
 
-    import_module(f"fraudstream.dashboard.pages.{name}").render()
+    import_module(f"fraudstream.dashboard.views.{name}").render()
 
 
 def run_page(name: str) -> AppTest:

@@ -115,7 +115,9 @@ def test_parse_subject_rejects(text: str) -> None:
 def test_feed_table_formats_for_display() -> None:
     table = frames.feed_table(frames.alerts_frame([alert(1, severity="critical")]))
     row = table.iloc[0]
-    assert row["severity"] == "🔴 critical"
+    assert row["severity"] == "critical"
+    assert frames.severity_style("critical").startswith("background-color")
+    assert frames.severity_style("unknown") == ""
     assert row["amount"] == "101.00 EUR"
     assert row["time"] == "2025-12-16 10:30:00"
     assert row["card"] == "411111******1111"
@@ -202,8 +204,18 @@ def test_pivot_series_scales_per_bank() -> None:
     )
     wide = frames.pivot_series(df, "transactions", 1 / 10)
     assert list(wide.columns) == ["A", "B"]
-    assert wide["A"].tolist() == [1.0, 3.0] and wide["B"].tolist() == [2.0, 0.0]
+    assert wide["A"].tolist() == [1.0, 3.0]
+    assert wide["B"].iloc[0] == 2.0 and pd.isna(wide["B"].iloc[1])
     assert frames.pivot_series(pd.DataFrame(), "x").empty
+
+
+def test_pivot_series_fills_quiet_buckets_with_zero() -> None:
+    t0 = pd.Timestamp(NOW)
+    df = pd.DataFrame(
+        {"bucket": [t0, t0 + pd.Timedelta(seconds=30)], "bank_id": ["A", "A"], "alerts": [2, 4]}
+    )
+    wide = frames.pivot_series(df, "alerts", bucket=10)
+    assert wide["A"].tolist() == [2.0, 0.0, 0.0, 4.0]
 
 
 @pytest.mark.parametrize(("window", "bucket"), [(300, 5), (900, 15), (3600, 60), (60, 1)])

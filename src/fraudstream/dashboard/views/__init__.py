@@ -1,1 +1,2 @@
-"""One module per dashboard page, each with a ``render()`` entry point."""
+"""One module per dashboard page (not `pages/`: Streamlit would take that folder for
+its own file-based navigation), each with a ``render()`` entry point."""

@@ -62,7 +62,8 @@ def render() -> None:
         if shown.empty:
             st.info("No alerts match these filters yet.")
         else:
-            st.table(frames.feed_table(shown))
+            table = frames.feed_table(shown)
+            st.table(table.style.map(frames.severity_style, subset=["severity"]))
 
     feed()
 

@@ -46,10 +46,10 @@ def render() -> None:
         left, right = st.columns(2)
         with left:
             st.markdown("**Transactions per second**")
-            _chart(frames.pivot_series(tx_series, "transactions", 1 / bucket))
+            _chart(frames.pivot_series(tx_series, "transactions", 1 / bucket, bucket=bucket))
         with right:
             st.markdown("**Alerts per minute**")
-            _chart(frames.pivot_series(alert_series, "alerts", 60 / bucket))
+            _chart(frames.pivot_series(alert_series, "alerts", 60 / bucket, bucket=bucket))
         st.markdown("**Detection latency p99 (s)**")
         latency = frames.pivot_series(alert_series, "latency_p99")
         _chart(latency)
