@@ -80,6 +80,28 @@ class Settings(BaseSettings):
     flink_jobmanager_memory: str = "1024m"
     flink_taskmanager_memory: str = "2048m"
 
+    # -- detection job ----------------------------------------------------------
+    detection_job_name: str = Field(
+        default="fraudstream-detection", description="Flink job name; `job status` finds it."
+    )
+    detection_group_id: str = Field(
+        default="fraudstream-detection",
+        description="Consumer group of the job's Kafka source (offsets committed on checkpoint).",
+    )
+    detection_parallelism: int | None = Field(
+        default=None, gt=0, description="Parallelism of the job; default flink_parallelism."
+    )
+    detection_checkpoint_interval_ms: int = Field(default=5000, gt=0)
+    detection_watermark_ms: int = Field(
+        default=1000, ge=0, description="Bounded out-of-orderness of event time (ms)."
+    )
+    detection_watermark_interval_ms: int = Field(
+        default=100, gt=0, description="pipeline.auto-watermark-interval of the job (ms)."
+    )
+    detection_idle_timeout_ms: int = Field(
+        default=2000, gt=0, description="A silent partition stops holding back the watermark (ms)."
+    )
+
     # -- PostgreSQL -----------------------------------------------------------
     postgres_dsn: SecretStr | None = Field(
         default=None,
