@@ -280,6 +280,8 @@ def _install_stop(stop: Any) -> None:
 
 
 def _report(title: str, counts: Counts, elapsed: float) -> int:
+    # Time spent sending, without building the population or starting processes.
+    elapsed = counts.elapsed or elapsed
     rate = counts.delivered / elapsed if elapsed > 0 else 0.0
     print(
         f"{title}: sent {counts.sent:,}, delivered {counts.delivered:,}, failed {counts.failed:,}, "
@@ -288,7 +290,7 @@ def _report(title: str, counts: Counts, elapsed: float) -> int:
     )
     if counts.errors:
         print(f"errors: {counts.error_summary()}", file=sys.stderr)
-    return 0 if counts.failed == 0 else 1
+    return 0 if counts.failed == 0 and counts.labels_failed == 0 else 1
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
@@ -303,7 +305,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return _report(job.title, counts, time.monotonic() - started)
 
 
-FIELDS = 4  # sent, delivered, failed, labels per child
+FIELDS = 5  # sent, delivered, failed, labels, elapsed ms per child
 
 
 def _child(job: ProduceJob, stop: Any, counters: Any) -> None:
@@ -317,11 +319,14 @@ def _child(job: ProduceJob, stop: Any, counters: Any) -> None:
             counts.delivered,
             counts.failed,
             counts.labels,
+            int(counts.elapsed * 1000),
         ]
 
     counts = produce_part(job, stop, None, on_tick=tick)
     if counts.errors:
         print(f"part {job.part} errors: {counts.error_summary()}", file=sys.stderr)
+    if counts.failed or counts.labels_failed:
+        sys.exit(1)
 
 
 def _produce_parallel(job: ProduceJob) -> Counts:
@@ -340,7 +345,9 @@ def _produce_parallel(job: ProduceJob) -> Counts:
 
     def total() -> Counts:
         values = list(counters)
-        return Counts(*(sum(values[i::FIELDS]) for i in range(FIELDS)))
+        sent, delivered, failed, labels = (sum(values[i::FIELDS]) for i in range(4))
+        elapsed = max(values[4::FIELDS]) / 1000.0
+        return Counts(sent, delivered, failed, labels, elapsed=elapsed)
 
     while any(c.is_alive() for c in children):
         stop.wait(0.5)
@@ -355,8 +362,8 @@ def _produce_parallel(job: ProduceJob) -> Counts:
     progress.show(counts.sent / max(1e-9, time.monotonic() - started), counts, final=True)
     broken = [c.exitcode for c in children if c.exitcode != 0]
     if broken:
-        counts.errors[f"{len(broken)} producer process(es) failed: exit codes {broken}"] += 1
-        counts.failed += 1
+        counts.errors[f"{len(broken)} producer process(es) reported failures: {broken}"] += 1
+        counts.failed = max(counts.failed, 1)
     return counts
 
 

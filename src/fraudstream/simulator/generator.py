@@ -1,26 +1,35 @@
 """Legitimate traffic plus injected fraud scenarios on a simulated clock.
 
 Each bank has its own event-time clock that advances by ``1 / clock_rate``
-seconds per legitimate transaction; the banks and the pending scenario
-transactions are merged in event-time order. Everything random comes from
-one ``random.Random(seed)`` (the population from the seed alone), so a seed
-reproduces the stream exactly.
+seconds per transaction slot; the banks and the pending scenario transactions
+are merged in event-time order. A slot either starts a fraud scenario (with
+probability ``fraud_rate``) or carries one legitimate purchase.
 
 The clock rate defaults to the bank's configured rate, so every card keeps
 the rhythm of a real customer (one purchase every minute or so) whatever the
 sending rate: at 50,000 tx/s event time runs slower than the wall clock
 instead of giving each card hundreds of purchases per second.
+
+Legitimate purchases are drawn with numpy, a chunk of ``CHUNK`` slots at a
+time, from flat tables of the population (merchants, cards, habits); only
+travellers, whose location changes over time, are handled one by one. The
+chunking is internal: ``batch(n)`` serves any ``n`` from a buffer, so a seed
+reproduces the same stream whatever the batch sizes asked for. Scenario
+construction uses ``random.Random`` seeded from the same seed.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
 
 from fraudstream.records import Transaction
 from fraudstream.simulator import scenarios
@@ -37,31 +46,13 @@ from fraudstream.simulator.population import (
 from fraudstream.simulator.rows import Label, Row, epoch, to_transaction
 
 DEFAULT_FRAUD_RATE = 0.002
+CHUNK = 1024
 # Per purchase of a traveller: chance to set off abroad, and to head home.
 DEPART_P = 0.02
 RETURN_P = 0.05
-ABROAD_HOMES = tuple(COUNTRIES)
-
-
-@dataclass(slots=True)
-class _Shopper:
-    """A user prepared for the hot path: JSON-escaped merchants, weights."""
-
-    user: User
-    offset: int
-    merchants: tuple[tuple[str, str, float], ...]  # (mcc, merchant json, typical amount)
-    # Where the user is, and when they can next pay (travellers in transit).
-    country: str = ""
-    available_from: float = 0.0
-
-
-def _prepare(user: User) -> _Shopper:
-    merchants = tuple(
-        (mcc, json_str(name), CATEGORIES[mcc].typical * user.typical_amount)
-        for mcc, name in user.merchants
-    )
-    return _Shopper(user, COUNTRIES[user.home].utc_offset, merchants, user.home)
-
+AWAKE_SHARE = 0.9  # purchases made within the user's active hours
+AMOUNT_SIGMA = 0.45  # log-normal spread of amounts around the typical one
+MIN_AMOUNT, MAX_LEGIT_AMOUNT = 0.5, 3000.0
 
 # Merchants a traveller uses abroad: (mcc, merchant json, amount factor).
 _TRAVEL = tuple(
@@ -69,25 +60,71 @@ _TRAVEL = tuple(
     for mcc in TRAVEL_MCCS
     for name in CATEGORIES[mcc].merchants
 )
-# Log-normal spread of amounts around the typical one, drawn by index: one
-# random() per record instead of gauss() and exp().
-_SPREAD = tuple(math.exp(random.Random(0).gauss(0.0, 0.45)) for _ in range(4096))
+_TIME = itemgetter(9)
 
 
-def _awake(shopper: _Shopper, utc_hour: int) -> bool:
-    local = (utc_hour + shopper.offset) % 24
-    return shopper.user.active_from <= local < shopper.user.active_to
+def _awake(user: User, utc_hour: int) -> bool:
+    local = (utc_hour + COUNTRIES[user.home].utc_offset) % 24
+    return user.active_from <= local < user.active_to
+
+
+@dataclass(slots=True)
+class _Traveller:
+    """Where a travelling user is, and when they can next pay."""
+
+    country: str
+    available_from: float = 0.0
 
 
 @dataclass(slots=True)
 class _BankClock:
     bank: Bank
-    shoppers: list[_Shopper]
-    victims: list[_Shopper]
-    awake: list[list[_Shopper]]  # by UTC hour: users within their active hours
+    everyone: Any  # np.ndarray of global user indexes
+    victims: Any  # the same, stay-at-home users only (scenario victims)
+    awake: list[Any]  # by UTC hour: users within their active hours
     step: float
     next_time: float
     slots: int = 0
+
+
+class _Tables:
+    """The population as flat arrays, indexed by a global user index."""
+
+    def __init__(self, users: list[User]) -> None:
+        self.users = users
+        obj = np.array
+        self.user_id = obj([u.user_id for u in users], dtype=object)
+        self.bank_id = obj([u.bank_id for u in users], dtype=object)
+        self.currency = obj([u.currency for u in users], dtype=object)
+        self.home = obj([u.home for u in users], dtype=object)
+        self.online = np.array([u.online_share for u in users])
+        self.traveller = np.array([u.traveller for u in users], dtype=bool)
+        m_off: list[int] = []
+        m_cnt: list[int] = []
+        mcc: list[str] = []
+        merchant: list[str] = []
+        typical: list[float] = []
+        c_off: list[int] = []
+        c_cnt: list[int] = []
+        number: list[str] = []
+        system: list[str] = []
+        for u in users:
+            m_off.append(len(mcc))
+            m_cnt.append(len(u.merchants))
+            for code, name in u.merchants:
+                mcc.append(code)
+                merchant.append(json_str(name))
+                typical.append(CATEGORIES[code].typical * u.typical_amount)
+            c_off.append(len(number))
+            c_cnt.append(len(u.cards))
+            for card in u.cards:
+                number.append(card.number)
+                system.append(card.payment_system)
+        self.m_off, self.m_cnt = np.array(m_off), np.array(m_cnt)
+        self.mcc, self.merchant = obj(mcc, dtype=object), obj(merchant, dtype=object)
+        self.typical = np.array(typical)
+        self.c_off, self.c_cnt = np.array(c_off), np.array(c_cnt)
+        self.card, self.system = obj(number, dtype=object), obj(system, dtype=object)
 
 
 @dataclass(slots=True)
@@ -106,8 +143,13 @@ class Generator:
     # a bounded run holds complete scenarios only.
     horizon: float | None = None
     _rng: random.Random = field(init=False)
+    _np: Any = field(init=False)
+    _tables: _Tables = field(init=False)
     _clocks: list[_BankClock] = field(init=False)
+    _travellers: dict[int, _Traveller] = field(init=False)
     _pending: list[tuple[float, int, Row, Label]] = field(init=False)
+    _buffer: list[tuple[Row, Label | None]] = field(init=False)
+    _pos: int = field(init=False, default=0)
     _seq: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -118,8 +160,10 @@ class Generator:
             raise ValueError("fraud_rate must be between 0 and 1")
         # Each part of a multi-process run draws its own stream.
         self._rng = random.Random(self.seed * 1_000_003 + self.part)
-        self._pending = []
-        self._clocks = []
+        self._np = np.random.default_rng([self.seed, self.part])
+        self._pending, self._buffer, self._clocks = [], [], []
+        everyone: list[User] = []
+        spans = []
         for bank in self.banks:
             users = make_population(
                 self.seed,
@@ -132,35 +176,60 @@ class Generator:
                 part=self.part,
                 parts=self.parts,
             )
+            spans.append((bank, len(everyone), users))
+            everyone.extend(users)
+        self._tables = _Tables(everyone)
+        self._travellers = {i: _Traveller(u.home) for i, u in enumerate(everyone) if u.traveller}
+        for bank, first, users in spans:
             if not users:
                 continue
-            shoppers = [_prepare(u) for u in users]
-            victims = [s for s in shoppers if not s.user.traveller] or shoppers
+            index = np.arange(first, first + len(users))
+            victims = np.array([i for i, u in zip(index, users, strict=True) if not u.traveller])
+            awake = []
+            for hour in range(24):
+                up = np.array([i for i, u in zip(index, users, strict=True) if _awake(u, hour)])
+                awake.append(up if len(up) else index)
             rate = (self.clock_rates or {}).get(bank.bank_id, bank.rate) / self.parts
             step = 1.0 / rate
             # Stagger the banks so their first records do not share a timestamp.
-            awake = [[s for s in shoppers if _awake(s, h)] or shoppers for h in range(24)]
+            first_time = self.start + self._rng.random() * step
             self._clocks.append(
-                _BankClock(
-                    bank, shoppers, victims, awake, step, self.start + self._rng.random() * step
-                )
+                _BankClock(bank, index, victims if len(victims) else index, awake, step, first_time)
             )
         if not self._clocks:
             raise ValueError("no users to simulate")
 
     @property
     def now(self) -> float:
-        """Event time of the next legitimate transaction."""
+        """Event time of the next transaction."""
+        if self._pos < len(self._buffer):
+            return float(self._buffer[self._pos][0][9])
         return min(c.next_time for c in self._clocks)
 
+    @property
+    def pending(self) -> int:
+        """Scheduled scenario transactions not yet emitted (buffered ones included)."""
+        buffered = sum(1 for _, label in self._buffer[self._pos :] if label is not None)
+        return len(self._pending) + buffered
+
+    def pop_pending(self) -> tuple[Row, Label]:
+        """The next scheduled scenario transaction (after any buffered rows)."""
+        while self._pos < len(self._buffer):
+            row, label = self._buffer[self._pos]
+            self._pos += 1
+            if label is not None:
+                return row, label
+        _, _, row, label = heapq.heappop(self._pending)
+        return row, label
+
     def inject(self, name: str, bank_id: str | None = None, at: float | None = None) -> list[Label]:
-        """Schedule one scenario now (or at ``at``) on a random victim."""
+        """Schedule one scenario now (or at ``at``) on a random stay-at-home user."""
         clocks = [c for c in self._clocks if bank_id is None or c.bank.bank_id == bank_id]
         clock = self._rng.choice(clocks)
-        shopper = self._rng.choice(clock.victims)
-        card = self._rng.choice(shopper.user.cards)
+        user = self._tables.users[int(clock.victims[self._rng.randrange(len(clock.victims))])]
+        card = self._rng.choice(user.cards)
         when = self.now if at is None else at
-        built = scenarios.build(name, self._rng, shopper.user, card, when)
+        built = scenarios.build(name, self._rng, user, card, when)
         if self.horizon is not None and built[-1][0][9] > self.horizon:
             return []
         labels = []
@@ -170,102 +239,176 @@ class Generator:
             labels.append(label)
         return labels
 
-    @property
-    def pending(self) -> int:
-        """Scheduled scenario transactions not yet emitted."""
-        return len(self._pending)
-
-    def pop_pending(self) -> tuple[Row, Label]:
-        _, _, row, label = heapq.heappop(self._pending)
-        return row, label
-
     def batch(self, n: int) -> list[tuple[Row, Label | None]]:
         """The next ``n`` transactions in event-time order."""
-        out: list[tuple[Row, Label | None]] = []
-        rng = self._rng
-        random_ = rng.random
-        pending = self._pending
-        clocks = self._clocks
-        single = clocks[0] if len(clocks) == 1 else None
-        fraud_rate = self.fraud_rate
-        names = self.scenario_names
-        while len(out) < n:
-            clock = single or min(clocks, key=_next_time)
-            if pending and pending[0][0] <= clock.next_time:
-                _, _, prow, plabel = heapq.heappop(pending)
-                out.append((prow, plabel))
-                continue
-            t = clock.next_time
-            clock.next_time = t + clock.step
-            clock.slots += 1
-            if fraud_rate and names and random_() < fraud_rate:
-                self.inject(rng.choice(names), clock.bank.bank_id, at=t)
-                continue
-            row = self._legit(clock, t)
-            if row is not None:
-                out.append((row, None))
+        while len(self._buffer) - self._pos < n:
+            if self._pos:
+                del self._buffer[: self._pos]
+                self._pos = 0
+            self._buffer.extend(self._chunk())
+        out = self._buffer[self._pos : self._pos + n]
+        self._pos += n
         return out
 
-    def _legit(self, clock: _BankClock, t: float) -> Row | None:
-        rng = self._rng
-        random_ = rng.random
-        # Nine in ten purchases come from users within their active hours.
-        pool = clock.awake[int(t / 3600.0) % 24] if random_() < 0.9 else clock.shoppers
-        for attempt in range(5):
-            if attempt < 4:
-                s = pool[int(random_() * len(pool))]
-                if t < s.available_from:
-                    continue  # in the air
-                if s.user.traveller and not self._stays(s, t):
-                    continue
-            else:
-                # Keep the bank's rate whatever happens: a stay-at-home user.
-                s = clock.victims[int(random_() * len(clock.victims))]
-            u = s.user
-            if s.country != u.home and random_() < 0.6:
-                mcc, merchant, factor = _TRAVEL[int(random_() * len(_TRAVEL))]
-                typical = factor * u.typical_amount
-            else:
-                mcc, merchant, typical = s.merchants[int(random_() * len(s.merchants))]
-            cards = u.cards
-            card = cards[0] if len(cards) == 1 or random_() < 0.7 else rng.choice(cards)
-            amount = typical * _SPREAD[int(random_() * 4096)]
-            amount = 0.5 if amount < 0.5 else (3000.0 if amount > 3000.0 else amount)
-            return (
-                scenarios.new_id(rng),
-                u.bank_id,
-                card.payment_system,
-                card.number,
-                u.user_id,
-                round(amount, 2),
-                u.currency,
-                merchant,
-                s.country,
-                t,
-                mcc,
-                "online" if random_() < u.online_share else "pos",
-            )
-        return None
+    def _slots(self) -> tuple[Any, Any]:
+        """Times and bank numbers of the next CHUNK slots, merged in time order."""
+        steps = np.arange(CHUNK, dtype=np.float64)
+        if len(self._clocks) == 1:
+            clock = self._clocks[0]
+            times = clock.next_time + steps * clock.step
+            which = np.zeros(CHUNK, dtype=np.int64)
+        else:
+            all_times = np.concatenate([c.next_time + steps * c.step for c in self._clocks])
+            all_which = np.repeat(np.arange(len(self._clocks)), CHUNK)
+            order = np.argsort(all_times, kind="stable")[:CHUNK]
+            times, which = all_times[order], all_which[order]
+        taken = np.bincount(which, minlength=len(self._clocks))
+        for clock, k in zip(self._clocks, taken.tolist(), strict=True):
+            clock.next_time += k * clock.step
+            clock.slots += k
+        return times, which
 
-    def _stays(self, s: _Shopper, t: float) -> bool:
-        """Maybe set a traveller off on a flight; False while they fly."""
-        u = s.user
+    def _chunk(self) -> list[tuple[Row, Label | None]]:
+        times, which = self._slots()
+        g, tb = self._np, self._tables
+        u = g.random((7, CHUNK))
+        users = np.empty(CHUNK, dtype=np.int64)
+        hours = (times // 3600.0).astype(np.int64) % 24
+        keys = which * 24 + hours
+        for key in np.unique(keys).tolist():
+            clock = self._clocks[key // 24]
+            here = keys == key
+            awake = here & (u[0] < AWAKE_SHARE)
+            pool = clock.awake[key % 24]
+            users[awake] = pool[(u[1][awake] * len(pool)).astype(np.int64)]
+            rest = here & ~awake
+            users[rest] = clock.everyone[(u[1][rest] * len(clock.everyone)).astype(np.int64)]
+        merchant = tb.m_off[users] + (u[2] * tb.m_cnt[users]).astype(np.int64)
+        spread = g.lognormal(0.0, AMOUNT_SIGMA, CHUNK)
+        amount = np.round(np.clip(tb.typical[merchant] * spread, MIN_AMOUNT, MAX_LEGIT_AMOUNT), 2)
+        channel = np.where(u[5] < tb.online[users], "online", "pos").astype(object)
+        countries = tb.home[users]
+        mcc, merchants = tb.mcc[merchant], tb.merchant[merchant]
+        fraud = (
+            u[6] < self.fraud_rate
+            if self.fraud_rate and self.scenario_names
+            else np.zeros(CHUNK, dtype=bool)
+        )
+        for i in np.flatnonzero(tb.traveller[users] & ~fraud).tolist():
+            self._travel(
+                i, float(times[i]), int(which[i]), users, countries, mcc, merchants, amount
+            )
+        # After the travellers: some were swapped for a stay-at-home user.
+        cards = tb.c_cnt[users]
+        card = tb.c_off[users] + np.where(
+            (cards == 1) | (u[3] < 0.7), 0, (u[4] * cards).astype(np.int64)
+        )
+        card_col = tb.card[card].tolist()
+        system_col = tb.system[card].tolist()
+        hexes = g.bytes(16 * CHUNK).hex()
+        ids = [
+            f"{hexes[i : i + 8]}-{hexes[i + 8 : i + 12]}-4{hexes[i + 13 : i + 16]}-"
+            f"{_VARIANT[hexes[i + 16]]}{hexes[i + 17 : i + 20]}-{hexes[i + 20 : i + 32]}"
+            for i in range(0, 32 * CHUNK, 32)
+        ]
+        rows: list[Row] = list(
+            zip(
+                ids,
+                tb.bank_id[users].tolist(),
+                system_col,
+                card_col,
+                tb.user_id[users].tolist(),
+                amount.tolist(),
+                tb.currency[users].tolist(),
+                merchants.tolist(),
+                countries.tolist(),
+                times.tolist(),
+                mcc.tolist(),
+                channel.tolist(),
+                strict=True,
+            )
+        )
+        if fraud.any():
+            names = self.scenario_names
+            for i in np.flatnonzero(fraud).tolist():
+                bank_id = self._clocks[int(which[i])].bank.bank_id
+                self.inject(self._rng.choice(names), bank_id, at=float(times[i]))
+            keep = (~fraud).tolist()
+            rows = [row for row, k in zip(rows, keep, strict=True) if k]
+        out: list[tuple[Row, Label | None]] = [(row, None) for row in rows]
+        end = float(times[-1])
+        due: list[tuple[Row, Label | None]] = []
+        while self._pending and self._pending[0][0] <= end:
+            _, _, row, label = heapq.heappop(self._pending)
+            due.append((row, label))
+        if due:
+            out.extend(due)
+            out.sort(key=lambda item: item[0][9])
+        return out
+
+    def _travel(
+        self,
+        i: int,
+        t: float,
+        bank: int,
+        users: Any,
+        countries: Any,
+        mcc: Any,
+        merchants: Any,
+        amount: Any,
+    ) -> None:
+        """Place traveller row ``i``: abroad, at home, or (in flight) someone else."""
+        index = int(users[i])
+        state = self._travellers[index]
+        user = self._tables.users[index]
         rng = self._rng
-        if s.country == u.home:
+        if t < state.available_from or not self._stays(state, user, t):
+            clock = self._clocks[bank]
+            other = int(clock.victims[rng.randrange(len(clock.victims))])
+            users[i] = other
+            countries[i] = self._tables.home[other]
+            offset = self._tables.m_off[other] + rng.randrange(self._tables.m_cnt[other])
+            mcc[i], merchants[i] = self._tables.mcc[offset], self._tables.merchant[offset]
+            amount[i] = round(
+                min(
+                    MAX_LEGIT_AMOUNT,
+                    self._tables.typical[offset] * rng.lognormvariate(0, AMOUNT_SIGMA),
+                ),
+                2,
+            )
+            return
+        countries[i] = state.country
+        if state.country != user.home and rng.random() < 0.6:
+            code, name, factor = _TRAVEL[rng.randrange(len(_TRAVEL))]
+            mcc[i], merchants[i] = code, name
+            amount[i] = round(
+                max(
+                    MIN_AMOUNT,
+                    min(
+                        MAX_LEGIT_AMOUNT,
+                        factor * user.typical_amount * rng.lognormvariate(0, AMOUNT_SIGMA),
+                    ),
+                ),
+                2,
+            )
+
+    def _stays(self, state: _Traveller, user: User, t: float) -> bool:
+        """Maybe set a traveller off on a flight; False while they fly."""
+        rng = self._rng
+        if state.country == user.home:
             if rng.random() >= DEPART_P:
                 return True
-            destination = rng.choice([c for c in ABROAD_HOMES if c != u.home])
+            destination = rng.choice([c for c in COUNTRIES if c != user.home])
         else:
             if rng.random() >= RETURN_P:
                 return True
-            destination = u.home
-        s.available_from = t + travel_hours(s.country, destination) * 3600.0
-        s.country = destination
+            destination = user.home
+        state.available_from = t + travel_hours(state.country, destination) * 3600.0
+        state.country = destination
         return False
 
 
-def _next_time(clock: _BankClock) -> float:
-    return clock.next_time
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def scaled_rates(banks: Sequence[Bank], total: float | None) -> dict[str, float]:

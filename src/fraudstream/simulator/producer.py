@@ -25,7 +25,7 @@ from fraudstream.config import Settings
 from fraudstream.records import Transaction
 from fraudstream.simulator.generator import Generator
 from fraudstream.simulator.ratecontrol import RateController
-from fraudstream.simulator.rows import Label, Row, Timestamps, encode
+from fraudstream.simulator.rows import TEMPLATE, Label, Row, Timestamps, encode
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class Counts:
     failed: int = 0
     labels: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    labels_failed: int = 0
+    elapsed: float = 0.0  # seconds spent sending (set when a run ends)
 
     def error_summary(self) -> str:
         return "; ".join(f"{text} (x{n})" for text, n in self.errors.most_common(5))
@@ -127,7 +129,12 @@ class LabelStore:
 
 
 class KafkaSink:
-    """Transactions to ``topic`` keyed by card; labels after acknowledgement."""
+    """Transactions to ``topic`` keyed by card number; labels alongside.
+
+    Only failed deliveries call back into Python (``delivery.report.only.error``):
+    a success callback per record would cost as much as producing it. Once
+    ``flush`` returns, every record not reported failed was acknowledged.
+    """
 
     def __init__(
         self,
@@ -146,43 +153,40 @@ class KafkaSink:
         self.counts = Counts()
         conf = producer_config(settings)
         conf["error_cb"] = self._on_error
+        conf["delivery.report.only.error"] = True
         conf.update(config or {})
         self._producer = Producer(conf)
         self._stamp = Timestamps()
 
     def _on_error(self, err: Any) -> None:
-        # Cluster-level trouble (all brokers down, auth): say it, keep counting.
+        # Cluster-level trouble (all brokers down, auth): say it, keep going;
+        # records that cannot be delivered fail through _on_failed.
         log.warning("Kafka: %s", err)
-        self.counts.errors[str(err)] += 0
 
-    def _on_delivery(self, err: Any, msg: Any) -> None:
-        if err is None:
-            self.counts.delivered += 1
-        else:
+    def _on_failed(self, err: Any, msg: Any) -> None:
+        if err is not None:
             self.counts.failed += 1
             self.counts.errors[str(err)] += 1
 
-    def _label_callback(self, label: Label) -> Callable[[Any, Any], None]:
-        def on_delivery(err: Any, msg: Any) -> None:
-            self._on_delivery(err, msg)
-            if err is None:
-                self._publish_label(label)
-
-        return on_delivery
-
-    def _on_label_delivery(self, err: Any, msg: Any) -> None:
+    def _on_label_failed(self, err: Any, msg: Any) -> None:
         if err is not None:
+            self.counts.labels_failed += 1
             self.counts.errors[f"label: {err}"] += 1
 
-    def _publish_label(self, label: Label) -> None:
+    def _produce(self, topic: str, value: bytes | str, key: str | bytes, callback: Any) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, on_delivery=callback)
+                return
+            except BufferError:
+                # Local queue full: let deliveries drain, then retry.
+                self._producer.poll(0.05)
+
+    def _label(self, label: Label) -> None:
         self.counts.labels += 1
         if self.labels_topic is not None:
-            self._producer.produce(
-                self.labels_topic,
-                value=json.dumps(label.to_dict(), separators=(",", ":")).encode(),
-                key=label.scenario_id.encode(),
-                on_delivery=self._on_label_delivery,
-            )
+            value = json.dumps(label.to_dict(), separators=(",", ":"))
+            self._produce(self.labels_topic, value, label.scenario_id, self._on_label_failed)
         if self.label_store is not None:
             self.label_store.add(label)
 
@@ -190,49 +194,47 @@ class KafkaSink:
         produce = self._producer.produce
         topic = self.topic
         stamp = self._stamp
-        on_delivery = self._on_delivery
+        on_failed = self._on_failed
+        template = TEMPLATE
         for row, label in rows:
-            callback = on_delivery if label is None else self._label_callback(label)
-            value = encode(row, stamp)
-            while True:
-                try:
-                    produce(topic, value, row[3], on_delivery=callback)
-                    break
-                except BufferError:
-                    # Local queue full: let deliveries drain, then retry.
-                    self._producer.poll(0.05)
+            tid, bank, system, card, user, amount, cur, merchant, country, t, mcc, channel = row
+            value = template % (
+                tid, bank, system, card, user, amount, cur, merchant, country, stamp(t), mcc,
+                channel,
+            )  # fmt: skip
+            try:
+                produce(topic, value, card, on_delivery=on_failed)
+            except BufferError:
+                self._produce(topic, value, card, on_failed)
+            if label is not None:
+                self._label(label)
         self.counts.sent += len(rows)
         self._producer.poll(0)
+        self._update()
 
     def send_transaction(self, tx: Transaction, label: Label | None) -> None:
-        callback = self._on_delivery if label is None else self._label_callback(label)
-        value = tx.to_json()
-        while True:
-            try:
-                self._producer.produce(self.topic, value, tx.card_number, on_delivery=callback)
-                break
-            except BufferError:
-                self._producer.poll(0.05)
+        self._produce(self.topic, tx.to_json(), tx.card_number, self._on_failed)
         self.counts.sent += 1
+        if label is not None:
+            self._label(label)
 
     def send_raw(self, key: bytes, value: bytes) -> None:
-        while True:
-            try:
-                self._producer.produce(self.topic, value, key, on_delivery=self._on_delivery)
-                break
-            except BufferError:
-                self._producer.poll(0.05)
+        self._produce(self.topic, value, key, self._on_failed)
         self.counts.sent += 1
+
+    def _update(self, in_flight: int | None = None) -> None:
+        waiting = len(self._producer) if in_flight is None else in_flight
+        self.counts.delivered = max(0, self.counts.sent - self.counts.failed - waiting)
 
     def poll(self) -> None:
         self._producer.poll(0)
+        self._update()
         if self.label_store is not None:
             self.label_store.flush()
 
     def flush(self, timeout: float = 60.0) -> int:
         remaining: int = self._producer.flush(timeout)
-        # Label messages produced from delivery callbacks of the flush above.
-        remaining = self._producer.flush(max(1.0, timeout / 2)) or remaining
+        self._update(remaining)
         if self.label_store is not None:
             self.label_store.flush()
         return remaining
@@ -356,6 +358,7 @@ def run(
         if remaining:
             sink.counts.failed += remaining
             sink.counts.errors[f"{remaining} records still unacknowledged at exit"] += 1
+        sink.counts.elapsed = pacer.elapsed()
         if progress is not None:
             progress.show(pacer.achieved(), sink.counts, final=True)
         if on_tick is not None:

@@ -20,7 +20,7 @@ from fraudstream.records import Transaction
 # seconds), merchant_category, channel
 Row = tuple[str, str, str, str, int, float, str, str, str, float, str, str]
 
-_TEMPLATE: Final = (
+TEMPLATE: Final = (
     '{"transaction_id":"%s","bank_id":"%s","payment_system":"%s","card_number":"%s",'
     '"user_id":%d,"amount":%.2f,"currency":"%s","merchant":%s,"country":"%s",'
     '"timestamp":"%s","merchant_category":"%s","channel":"%s"}'
@@ -46,7 +46,7 @@ class Timestamps:
 
 def encode(row: Row, stamp: Timestamps) -> bytes:
     return (
-        _TEMPLATE
+        TEMPLATE
         % (
             row[0],
             row[1],

@@ -210,3 +210,14 @@ def test_every_generated_record_validates(
         assert validate_transaction(tx.to_dict(), now=NOW) == tx
         if label is not None:
             assert label.transaction_id == tx.transaction_id
+
+
+def test_stream_does_not_depend_on_batch_sizes() -> None:
+    def rows(sizes: list[int]) -> list[tuple[object, ...]]:
+        gen = Generator(SMALL, seed=6, fraud_rate=0.05, start=START.timestamp())
+        out: list[tuple[object, ...]] = []
+        for size in sizes:
+            out.extend(row for row, _ in gen.batch(size))
+        return out
+
+    assert rows([1] * 300 + [2700]) == rows([3000]) == rows([7, 1500, 1, 1492])
