@@ -151,6 +151,9 @@ class AlertFeed:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread.is_alive():
@@ -291,5 +294,7 @@ def stop_all_feeds() -> None:
     with _feeds_lock:
         feeds = list(_feeds)
         _feeds.clear()
+    for feed in feeds:
+        feed.request_stop()
     for feed in feeds:
         feed.stop(timeout=5.0)

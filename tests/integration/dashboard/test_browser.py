@@ -144,6 +144,7 @@ def dashboard(dash_settings: Settings, seeded: Seeded) -> Iterator[Settings]:
         target.parent.mkdir(parents=True, exist_ok=True)
         if proc.log_file.exists():
             shutil.copyfile(proc.log_file, target)
+    assert "dashboard stopped" in proc.log_file.read_text()
 
 
 def test_injected_alert_appears_in_the_browser(dashboard: Settings, seeded: Seeded) -> None:

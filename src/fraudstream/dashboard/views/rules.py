@@ -40,6 +40,8 @@ def render() -> None:
             rules,
             hide_index=True,
             key="rules_table",
+            # Every rule visible without scrolling the table.
+            height=38 * (len(rules) + 1) + 3,
             column_config={
                 "triage_precision": st.column_config.NumberColumn(
                     "triage precision",
