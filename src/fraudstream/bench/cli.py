@@ -57,6 +57,12 @@ def register(sub: Any) -> None:
             help="a quick run (seconds, not minutes) for tests and smoke checks",
         )
         parser.add_argument(
+            "--rules",
+            type=Path,
+            default=None,
+            help="rule catalogue YAML for the job (default: the bundled one)",
+        )
+        parser.add_argument(
             "--keep", action="store_true", help="keep the run's topics and archive rows afterwards"
         )
 
@@ -134,7 +140,7 @@ def _execute(
     settings = load_settings()
     run_dir = report.RunDir.create(args.results_dir, kind)
     log.info("bench %s: results in %s", kind, run_dir.path)
-    with session.pipeline(settings, keep=args.keep, **pipeline_kw) as pipe:
+    with session.pipeline(settings, keep=args.keep, rules=args.rules, **pipeline_kw) as pipe:
         result = body(pipe)
     result["short"] = bool(args.short)
     result["started"] = run_dir.started.isoformat()
@@ -143,6 +149,9 @@ def _execute(
     run_dir.write_json(result)
     run_dir.write_markdown(markdown(result, images))
     print(run_dir.path)
+    if not result["job"]["available"]:
+        log.error("the detection job was not available: %s", result["job"]["detail"])
+        return 1
     return 0
 
 

@@ -16,10 +16,11 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from fraudstream.bench import report
-from fraudstream.bench.loadgen import LoadShape, PacedProducer, TransactionFactory
+from fraudstream.bench.loadgen import CURRENCIES, LoadShape, PacedProducer, TransactionFactory
 from fraudstream.bench.metrics import LatencySummary
 from fraudstream.bench.probes import AlertListener, Archive, Offsets
 from fraudstream.bench.resources import ResourceSampler, machine
@@ -40,13 +41,18 @@ class LatencyOptions:
     poll_interval: float = 0.1
 
 
-def high_amount_limit() -> tuple[str, float] | None:
+def high_amount_limit(rules: Path | None = None) -> tuple[str, float] | None:
     """(rule id, threshold) of the first enabled high-amount rule in the catalogue."""
     from fraudstream.detection.rules.catalogue import load_catalogue
 
-    for rule in load_catalogue().enabled():
+    for rule in load_catalogue(rules).enabled():
         if rule.type == "high_amount":
-            return rule.id, float(rule.params.get("threshold", 5000))
+            limits = [float(rule.params.get("threshold", 5000))]
+            per_currency = rule.params.get("per_currency") or {}
+            limits += [
+                float(per_currency[c]) for c in set(CURRENCIES.values()) if c in per_currency
+            ]
+            return rule.id, max(limits)
     return None
 
 
@@ -76,16 +82,12 @@ def run(pipe: Pipeline, options: LatencyOptions) -> dict[str, Any]:
         "kind": "latency",
         "machine": machine(),
         "options": asdict(options),
-        "job": {
-            "available": pipe.job is not None,
-            "detail": pipe.job_missing,
-            "job_id": pipe.job.job_id if pipe.job else None,
-        },
+        "job": pipe.job_info(),
     }
     if pipe.job is None:
         result["alert_visible_ms"] = result["archive_visible_ms"] = None
         return result
-    rule = high_amount_limit()
+    rule = high_amount_limit(pipe.rules)
     result["alert_rule"] = rule[0] if rule else None
     alert_amount = min(MAX_AMOUNT / 2, (rule[1] if rule else 0) * 2 + 1)
     shape = LoadShape(

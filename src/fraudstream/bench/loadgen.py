@@ -26,7 +26,7 @@ from fraudstream.config import Settings
 log = logging.getLogger(__name__)
 
 COUNTRIES = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "PL", "SE", "CA")
-CURRENCIES = {"US": "USD", "GB": "GBP", "CA": "CAD", "PL": "PLN", "SE": "SEK"}
+CURRENCIES = {"US": "USD", "GB": "GBP", "CA": "CAD", "PL": "PLN", "SE": "SEK", "DE": "EUR"}
 MERCHANTS = ("Acme Grocery", "Northwind Fuel", "Contoso Books", "Fabrikam Cafe", "Globex Online")
 
 

@@ -119,7 +119,7 @@ def build_stream(options: QualityOptions, run_id: str, *, now: float | None = No
 
     legit = 0
     while legit < options.transactions + tail:
-        for row, label in gen.batch(1000):
+        for row, label in gen.batch(min(1000, options.transactions + tail - legit)):
             add(row, label)
             if label is None:
                 legit += 1
@@ -142,11 +142,7 @@ def run(pipe: Pipeline, options: QualityOptions) -> dict[str, Any]:
         "kind": "quality",
         "machine": machine(),
         "options": asdict(options),
-        "job": {
-            "available": pipe.job is not None,
-            "detail": pipe.job_missing,
-            "job_id": pipe.job.job_id if pipe.job else None,
-        },
+        "job": pipe.job_info(),
     }
     try:
         stream = build_stream(options, pipe.run_id)
@@ -174,6 +170,7 @@ def run(pipe: Pipeline, options: QualityOptions) -> dict[str, Any]:
                 pipe.settings.model_copy(update={"topic_alerts": baseline_topic}),
                 name=f"bench-{pipe.run_id}-baseline",
                 pack=BASELINE_PACK,
+                rules=pipe.rules,
             )
             pipe.extra_jobs["baseline"] = handle
             rule_sets["seed-baseline"] = baseline_topic

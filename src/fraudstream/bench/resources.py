@@ -80,10 +80,10 @@ class ResourceSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _cpu_seconds(self, pid: int) -> tuple[dict[int, float], float]:
+    def _cpu_seconds(self, pid: int, *, children: bool = True) -> tuple[dict[int, float], float]:
         times: dict[int, float] = {}
         rss = 0.0
-        for proc in _tree(pid):
+        for proc in _tree(pid) if children else [psutil.Process(pid)]:
             with contextlib.suppress(psutil.Error):
                 cpu = proc.cpu_times()
                 times[proc.pid] = cpu.user + cpu.system
@@ -96,7 +96,9 @@ class ResourceSampler:
             if pid is None:
                 continue
             try:
-                times, rss = self._cpu_seconds(pid)
+                # The bench's own children are the PyFlink client's JVM, idle
+                # once the job is submitted: not part of the load generator.
+                times, rss = self._cpu_seconds(pid, children=name != BENCH_PROCESS)
             except psutil.Error:
                 continue
             previous = self._last.get(name)

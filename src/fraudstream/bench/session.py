@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from fraudstream.bench import job as jobs
 from fraudstream.bench.probes import Archive
@@ -32,6 +35,22 @@ class Pipeline:
     job_missing: str | None = None  # why no job runs, when none does
     extra_jobs: dict[str, jobs.JobHandle] = field(default_factory=dict)
     extra_topics: list[str] = field(default_factory=list)
+    rules: Path | None = None  # the catalogue the job runs (None: the bundled one)
+    job_start_seconds: float | None = None  # from submission to every task running
+
+    def job_info(self) -> dict[str, Any]:
+        return {
+            "available": self.job is not None,
+            "detail": self.job_missing,
+            "job_id": self.job.job_id if self.job else None,
+            "name": self.job.name if self.job else None,
+            "rules": str(self.rules) if self.rules else "bundled catalogue",
+            "start_seconds": self.job_start_seconds,
+            "checkpoint_interval_ms": getattr(
+                self.settings, "detection_checkpoint_interval_ms", None
+            ),
+            "watermark_ms": getattr(self.settings, "detection_watermark_ms", None),
+        }
 
 
 def run_settings(base: Settings, run_id: str) -> Settings:
@@ -72,16 +91,20 @@ def delete_topics(settings: Settings, names: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def pipeline(base: Settings, *, submit_job: bool = True, keep: bool = False) -> Iterator[Pipeline]:
+def pipeline(
+    base: Settings, *, submit_job: bool = True, keep: bool = False, rules: Path | None = None
+) -> Iterator[Pipeline]:
     run_id = uuid.uuid4().hex[:10]
     settings = run_settings(base, run_id)
-    pipe = Pipeline(settings=settings, bank_id=f"BENCH_{run_id}", run_id=run_id)
+    pipe = Pipeline(settings=settings, bank_id=f"BENCH_{run_id}", run_id=run_id, rules=rules)
     create_topics(settings)
     log.info("bench topics %s-* created", f"bench-{run_id}")
     try:
         if submit_job:
             try:
-                pipe.job = jobs.submit(settings, name=f"bench-{run_id}")
+                started = time.monotonic()
+                pipe.job = jobs.submit(settings, name=f"bench-{run_id}", rules=rules)
+                pipe.job_start_seconds = round(time.monotonic() - started, 1)
             except jobs.JobUnavailable as exc:
                 pipe.job_missing = str(exc)
                 log.warning("detection job not available: %s", exc)

@@ -91,11 +91,7 @@ def run(pipe: Pipeline, options: ThroughputOptions) -> dict[str, Any]:
             "transactions": pipe.settings.topic_transactions,
             "alerts": pipe.settings.topic_alerts,
         },
-        "job": {
-            "available": job_ok,
-            "detail": pipe.job_missing,
-            "job_id": pipe.job.job_id if pipe.job else None,
-        },
+        "job": pipe.job_info(),
     }
     try:
         with ResourceSampler(pipe.settings) as sampler:
