@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 import streamlit as st
+from confluent_kafka import Producer
 from pydantic import SecretStr
 
 from fraudstream.archive.migrate import migrate
@@ -16,7 +19,7 @@ from fraudstream.config import ENV_PREFIX, Settings, env_for
 from fraudstream.dashboard import alerts_feed
 from fraudstream.platform import postgres, topics
 
-from .seed import Seeded, seed
+from .seed import Seeded, make_alert, seed, tx_row
 
 
 def _dsn_for(settings: Settings, database: str) -> str:
@@ -58,6 +61,7 @@ def dash_settings(settings: Settings, admin: object) -> Iterator[Settings]:
     )
     dsn = _dsn_for(settings, database)
     migrate(dsn)
+    _publish_history(settings, topic)
     try:
         yield with_overrides(
             settings,
@@ -71,6 +75,21 @@ def dash_settings(settings: Settings, admin: object) -> Iterator[Settings]:
         with _admin(settings) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         admin.delete_topics([topic])  # type: ignore[attr-defined]
+
+
+HISTORY_REASON = "published before the dashboard started"
+
+
+def _publish_history(settings: Settings, topic: str) -> None:
+    """An alert already on the topic: a dashboard starting later must not show it
+    from Kafka (its history comes from PostgreSQL)."""
+    tx = tx_row(
+        bank="BANK_H", card="visa", user=1, amount=1.0, country="DE", when=datetime.now(UTC)
+    )
+    alert = make_alert(tx, rule="high-amount", severity="low", latency=0.1, reason=HISTORY_REASON)
+    producer = Producer(settings.kafka_client_config())
+    producer.produce(topic, json.dumps(alert.to_dict()).encode())
+    assert producer.flush(10) == 0
 
 
 @pytest.fixture(scope="module")

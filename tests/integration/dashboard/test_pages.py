@@ -15,6 +15,7 @@ from fraudstream.config import Settings
 from fraudstream.dashboard import alerts_feed
 from fraudstream.platform.procs import wait_until
 
+from .conftest import HISTORY_REASON
 from .seed import DRILL_USER, Seeded, make_alert, tx_row
 
 TIMEOUT = 30
@@ -233,3 +234,6 @@ def test_live_alert_from_kafka_reaches_the_feed(app_env: Settings, seeded: Seede
     assert feed_rows["reason"].iloc[0] == "live-only alert"
     assert list(feed_rows["reason"]).count("live-only alert") == 1
     assert feed_rows["bank"].iloc[0] == "BANK_C"
+    # Started at the end of the topic: what was there before is not re-read.
+    assert HISTORY_REASON not in {a.reason for a in feed.alerts()}
+    assert feed.status().received == 2
