@@ -65,10 +65,11 @@ def country_points(df: pd.DataFrame) -> pd.DataFrame:
                 "alerts": int(record["alerts"]),
                 "lat": point[0],
                 "lon": point[1],
-                "radius": 60000 + 40000 * math.sqrt(int(record["alerts"])),
+                "radius": 100_000 * math.sqrt(int(record["alerts"])),
+                "label": f"{str(record['key']).strip()} {int(record['alerts'])}",
             }
         )
-    return pd.DataFrame(rows, columns=["country", "alerts", "lat", "lon", "radius"])
+    return pd.DataFrame(rows, columns=["country", "alerts", "lat", "lon", "radius", "label"])
 
 
 def _country_map(df: pd.DataFrame) -> None:
@@ -82,11 +83,25 @@ def _country_map(df: pd.DataFrame) -> None:
         get_position="[lon, lat]",
         get_radius="radius",
         get_fill_color=[220, 40, 40, 160],
+        radius_min_pixels=5,
+        radius_max_pixels=60,
         pickable=True,
+    )
+    # Labels keep the map readable where no base map tiles can be loaded.
+    labels = pdk.Layer(
+        "TextLayer",
+        data=points,
+        get_position="[lon, lat]",
+        get_text="label",
+        get_size=14,
+        get_color=[60, 60, 60, 255],
+        get_pixel_offset=[0, -18],
     )
     view = pdk.ViewState(latitude=30.0, longitude=10.0, zoom=1)
     st.pydeck_chart(
-        pdk.Deck(layers=[layer], initial_view_state=view, tooltip={"text": "{country}: {alerts}"}),
+        pdk.Deck(
+            layers=[layer, labels], initial_view_state=view, tooltip={"text": "{country}: {alerts}"}
+        ),
         height=380,
     )
     st.dataframe(df.rename(columns={"key": "country"}), hide_index=True, key="by_country")
