@@ -31,6 +31,10 @@ from fraudstream.simulator.producer import (
 
 log = logging.getLogger(__name__)
 
+# Simulated transactions per second of an unpaced run: above any rate we reach,
+# so event time lags and is pulled forward to the wall clock, never ahead.
+WALL_CLOCK_RATE = 10_000_000.0
+
 
 def register(sub: Any) -> None:
     """Add ``produce`` and ``replay`` to the ``fraudstream`` parser."""
@@ -156,6 +160,7 @@ class ProduceJob:
     label_file: bool
     start: float
     clock_rates: dict[str, float]
+    follow_wall: bool = False
     part: int = 0
     parts: int = 1
 
@@ -186,16 +191,22 @@ def plan(args: argparse.Namespace, settings: Settings) -> ProduceJob:
     if args.output is not None and rate is None and args.count is None:
         raise _user_error("--output at 'max' rate needs --count")
     configured = sum(b.rate for b in banks)
-    # Event time never runs ahead of the wall clock: faster than the banks'
-    # configured rates, the simulated clock keeps the configured rhythm.
-    total_clock = max(configured, rate or 0.0)
-    clock_rates = {b.bank_id: b.rate * total_clock / configured for b in banks}
     now = time.time()
+    follow_wall = False
     if rate is None and args.count is not None:
-        # Written or sent faster than real time: place the stream in the past.
+        # A bounded batch as fast as possible: the recent past at the banks'
+        # own rhythm, so per-card behaviour is realistic and nothing is future.
+        total_clock = configured
         start = now - args.count / total_clock - SCENARIO_SPAN_S
-    else:
+    elif rate is None:
+        # Unbounded and unpaced: event time follows the wall clock.
+        total_clock, follow_wall = WALL_CLOCK_RATE, True
         start = now
+    else:
+        # Paced: one simulated second per second, event time = send time.
+        total_clock = rate
+        start = now
+    clock_rates = {b.bank_id: b.rate * total_clock / configured for b in banks}
     mode = args.labels
     if args.output is not None:
         labels_topic, labels_db, label_file = None, False, mode != "none"
@@ -222,6 +233,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> ProduceJob:
         label_file=label_file,
         start=start,
         clock_rates=clock_rates,
+        follow_wall=follow_wall,
         parts=args.processes,
     )
 
@@ -254,6 +266,7 @@ def produce_part(
         fraud_rate=job.fraud_rate,
         start=job.start,
         clock_rates=job.clock_rates,
+        follow_wall=job.follow_wall,
         part=job.part,
         parts=job.parts,
     )

@@ -142,6 +142,9 @@ class Generator:
     # Scenarios that would not finish by this event time are not started, so
     # a bounded run holds complete scenarios only.
     horizon: float | None = None
+    # Pull the clocks forward to the wall clock at each chunk (unpaced runs
+    # with a very fast simulated clock: event time is then the send time).
+    follow_wall: bool = False
     _rng: random.Random = field(init=False)
     _np: Any = field(init=False)
     _tables: _Tables = field(init=False)
@@ -253,6 +256,10 @@ class Generator:
     def _slots(self) -> tuple[Any, Any]:
         """Times and bank numbers of the next CHUNK slots, merged in time order."""
         steps = np.arange(CHUNK, dtype=np.float64)
+        if self.follow_wall:
+            wall = time.time()
+            for c in self._clocks:
+                c.next_time = max(c.next_time, wall)
         if len(self._clocks) == 1:
             clock = self._clocks[0]
             times = clock.next_time + steps * clock.step

@@ -164,3 +164,27 @@ def test_replay_delivers_valid_lines_and_reports_invalid_ones(
     records = consume_all(settings, tx_topic, group_id, len(good))
     assert sorted(v for _, v in records) == sorted(good)
     assert all(k == parse_transaction(v).card_number.encode() for k, v in records)
+
+
+def test_unpaced_processes_deliver_once_and_never_in_the_future(
+    settings: Settings,
+    new_topic: Callable[..., str],
+    group_id: str,
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    tx_topic = new_topic("sim-max")
+    result = cli(
+        "produce", "--rate", "max", "--duration", "2", "--processes", "2",
+        "--topic", tx_topic, "--labels", "none",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    delivered = _delivered(result.stdout)
+    assert delivered > 1000
+    records = consume_all(settings, tx_topic, group_id, delivered)
+    assert len(records) == delivered
+    txs = [parse_transaction(v) for _, v in records]
+    assert len({tx.transaction_id for tx in txs}) == delivered
+    latest = max(tx.event_time for tx in txs)
+    assert latest <= datetime.now(UTC) + timedelta(seconds=1)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,15 @@ def test_rate_override_and_clock() -> None:
     assert job.rate == 800.0 and job.topic == "t" and job.labels_topic is None
     assert job.clock_rates == {"BANK_A": 500.0, "BANK_B": 300.0}
     slow = plan(_args("--rate", "8"), SETTINGS)
-    # Slower than configured: the simulated clock keeps the configured rhythm.
-    assert slow.clock_rates == {"BANK_A": 50.0, "BANK_B": 30.0}
+    # Paced: one simulated second per wall second.
+    assert slow.clock_rates == {"BANK_A": 5.0, "BANK_B": 3.0}
+    assert not slow.follow_wall
+    unpaced = plan(_args("--rate", "max"), SETTINGS)
+    assert unpaced.follow_wall and unpaced.rate is None
+    batch = plan(_args("--rate", "max", "--count", "8000"), SETTINGS)
+    # A bounded unpaced batch keeps the banks' rhythm and lies in the past.
+    assert batch.clock_rates == {"BANK_A": 50.0, "BANK_B": 30.0} and not batch.follow_wall
+    assert batch.start < time.time() - 100
 
 
 def test_output_mode(tmp_path: Path) -> None:

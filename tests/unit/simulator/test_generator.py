@@ -221,3 +221,12 @@ def test_stream_does_not_depend_on_batch_sizes() -> None:
         return out
 
     assert rows([1] * 300 + [2700]) == rows([3000]) == rows([7, 1500, 1, 1492])
+
+
+def test_follow_wall_keeps_event_time_at_the_wall_clock() -> None:
+    import time
+
+    gen = Generator(SMALL, seed=1, start=0.0, clock_rates={"S1": 1e7, "S2": 6e6}, follow_wall=True)
+    before = time.time()
+    rows = [row for row, _ in gen.batch(5000)]
+    assert before - 1 <= rows[0][9] and rows[-1][9] <= time.time() + 1
