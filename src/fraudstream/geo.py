@@ -66,7 +66,9 @@ def sql_coordinate(column: str, axis: str) -> str:
     entries = ", ".join(
         f"'{c.code}', CAST({getattr(c, axis)!r} AS DOUBLE)" for c in countries().values()
     )
-    return f"MAP[{entries}][{column}]"
+    # The NULL entry makes the value type nullable: without it Flink types
+    # the lookup NOT NULL and a missing key reads as 0.0, a real coordinate.
+    return f"MAP['', CAST(NULL AS DOUBLE), {entries}][{column}]"
 
 
 def sql_haversine_km(lat1: str, lon1: str, lat2: str, lon2: str) -> str:

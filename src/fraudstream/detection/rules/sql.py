@@ -141,7 +141,9 @@ def alert_select(rule: RuleRef, *, score: str, reason: str, evidence: str) -> st
         "merchant",
         "country",
         "payment_system",
-        "event_time",
+        # A plain timestamp, not a time attribute: UNION ALL rejects a mix of
+        # rowtime and non-rowtime columns (lookup joins, MATCH_RECOGNIZE).
+        "CAST(event_time AS TIMESTAMP_LTZ(3)) AS event_time",
         f"CAST({evidence} AS STRING) AS evidence",
     ]
     return "SELECT " + ",\n       ".join(columns)
