@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing as mp
+import secrets
 import signal
 import sys
 import threading
@@ -71,7 +72,10 @@ def register(sub: Any) -> None:
         f"(default {DEFAULT_FRAUD_RATE})",
     )
     produce.add_argument(
-        "--seed", type=int, default=0, help="seed of the population and the stream (default 0)"
+        "--seed",
+        type=int,
+        help="seed of the population and the stream: the same seed, banks and options give "
+        "the same transactions, ids included (default: a random seed, printed at start)",
     )
     produce.add_argument(
         "--output",
@@ -218,6 +222,8 @@ def plan(args: argparse.Namespace, settings: Settings) -> ProduceJob:
             (args.labels_topic or settings.topic_labels) if mode in ("kafka", "both") else None
         )
         labels_db, label_file = mode in ("postgres", "both"), False
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    log.info("seed %d (pass --seed %d to reproduce this stream)", seed, seed)
     return ProduceJob(
         settings=settings,
         banks=tuple(banks),
@@ -225,7 +231,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> ProduceJob:
         count=args.count,
         duration=args.duration,
         fraud_rate=args.fraud_rate,
-        seed=args.seed,
+        seed=seed,
         output=args.output,
         topic=args.topic or settings.topic_transactions,
         labels_topic=labels_topic,

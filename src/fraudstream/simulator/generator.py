@@ -5,10 +5,10 @@ seconds per transaction slot; the banks and the pending scenario transactions
 are merged in event-time order. A slot either starts a fraud scenario (with
 probability ``fraud_rate``) or carries one legitimate purchase.
 
-The clock rate defaults to the bank's configured rate, so every card keeps
-the rhythm of a real customer (one purchase every minute or so) whatever the
-sending rate: at 50,000 tx/s event time runs slower than the wall clock
-instead of giving each card hundreds of purchases per second.
+The clock rate defaults to the banks' configured rates, so every card keeps
+the rhythm of a real customer (one purchase every minute or so). A producer
+that sends in real time sets it to its send rate instead, so event time is
+the send time; then, above the configured rates, each card buys more often.
 
 Legitimate purchases are drawn with numpy, a chunk of ``CHUNK`` slots at a
 time, from flat tables of the population (merchants, cards, habits); only
@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,9 +162,11 @@ class Generator:
             raise ValueError(f"unknown scenarios {sorted(unknown)}")
         if not 0 <= self.fraud_rate <= 1:
             raise ValueError("fraud_rate must be between 0 and 1")
-        # Each part of a multi-process run draws its own stream.
-        self._rng = random.Random(self.seed * 1_000_003 + self.part)
-        self._np = np.random.default_rng([self.seed, self.part])
+        # Each part of a multi-process run, and each set of banks (one process
+        # per bank in `fraudstream run`), draws its own stream and ids.
+        banks_key = zlib.crc32(",".join(sorted(b.bank_id for b in self.banks)).encode())
+        self._rng = random.Random(f"{self.seed}:{self.part}:{banks_key}")
+        self._np = np.random.default_rng([self.seed, self.part, banks_key])
         self._pending, self._buffer, self._clocks = [], [], []
         everyone: list[User] = []
         spans = []

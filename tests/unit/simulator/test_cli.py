@@ -94,3 +94,8 @@ def test_help_mentions_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         "--processes",
     ):
         assert option in text
+
+
+def test_seed_is_random_unless_given() -> None:
+    assert plan(_args("--seed", "12"), SETTINGS).seed == 12
+    assert len({plan(_args(), SETTINGS).seed for _ in range(3)}) > 1

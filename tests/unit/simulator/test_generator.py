@@ -230,3 +230,9 @@ def test_follow_wall_keeps_event_time_at_the_wall_clock() -> None:
     before = time.time()
     rows = [row for row, _ in gen.batch(5000)]
     assert before - 1 <= rows[0][9] and rows[-1][9] <= time.time() + 1
+
+
+def test_banks_run_separately_with_one_seed_never_share_ids() -> None:
+    one = Generator(SMALL[:1], seed=0, start=START.timestamp()).batch(2000)
+    two = Generator(SMALL[1:], seed=0, start=START.timestamp()).batch(2000)
+    assert {r[0] for r, _ in one}.isdisjoint({r[0] for r, _ in two})
