@@ -109,7 +109,7 @@ def register(sub: Any) -> None:
         "--transactions",
         type=int,
         default=None,
-        help="legitimate transactions in the stream (default 50000, --short 3000)",
+        help="legitimate transactions in the stream (default 60000, --short 3000)",
     )
     qual.add_argument(
         "--scenarios",
@@ -187,7 +187,8 @@ def _quality(args: argparse.Namespace) -> int:
 
     options = q.QualityOptions(
         seed=args.seed,
-        transactions=args.transactions or (3000 if args.short else 50000),
+        transactions=args.transactions or (3000 if args.short else 60000),
+        span_seconds=1800.0 if args.short else 7200.0,
         per_scenario=args.scenarios or (3 if args.short else 20),
         rate=args.rate or 2000.0,
         baseline=not args.no_baseline,

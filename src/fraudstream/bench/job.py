@@ -87,10 +87,16 @@ def submit(
             rules = Path(folder) / f"{pack}.yaml"
             rules.write_text(yaml.safe_dump(reduced, sort_keys=False))
         log.info("submitting job %s (%s)", name, f"pack {pack}" if pack else "catalogue")
+        root = logging.getLogger()
+        level = root.level
         try:
             job_id = detection.submit(job_settings, rules=rules)
         except Exception as exc:
             raise JobUnavailable(f"job submission failed: {root_cause(exc)}") from exc
+        finally:
+            # Importing the PyFlink client (Beam) lowers the root logger to
+            # WARNING, which would hide the bench's progress lines.
+            root.setLevel(level)
     handle = JobHandle(job_id, name, settings.topic_alerts)
     try:
         wait_running(settings, handle)

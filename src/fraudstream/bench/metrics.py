@@ -136,6 +136,9 @@ class QualityResult:
     alerts: int
     false_positive_alerts: int
     missed_instances: dict[str, list[str]] = field(default_factory=dict)
+    # scenario -> event time from the attack's first transaction to the first
+    # transaction that drew an alert: how far into the attack it was caught.
+    attack_time_to_detect_ms: dict[str, LatencySummary] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +151,9 @@ class QualityResult:
             "alerts": self.alerts,
             "false_positive_alerts": self.false_positive_alerts,
             "missed_instances": self.missed_instances,
+            "attack_time_to_detect_ms": {
+                k: v.to_dict() for k, v in self.attack_time_to_detect_ms.items()
+            },
         }
 
 
@@ -157,6 +163,7 @@ def evaluate(
     sent_at: Mapping[str, float],
     *,
     total_transactions: int,
+    event_at: Mapping[str, float] | None = None,
 ) -> QualityResult:
     """Score alerts against ground truth.
 
@@ -175,7 +182,11 @@ def evaluate(
     * Time to detect of an instance runs from the append of its first
       transaction to the arrival of its first alert; trigger-to-alert runs
       from the append of its trigger transaction (the one that makes the
-      attack recognisable) to the first alert on or after it.
+      attack recognisable) to the first alert on or after it. Both are wall
+      time, so they measure the pipeline. With ``event_at`` (event time of
+      each transaction), attack time to detect runs in event time from the
+      attack's first transaction to the earliest transaction that drew an
+      alert: how far into the attack it was caught.
     """
     labels = list(labels)
     by_tx = {label.transaction_id: label for label in labels}
@@ -198,11 +209,16 @@ def evaluate(
 
     # First alert per instance (any rule) and per (rule, instance).
     first_alert: dict[str, float] = {}
+    first_alerted_event: dict[str, float] = {}
     caught_by_rule: dict[str, set[str]] = {}
     for alert in tp_alerts:
         instance = by_tx[alert.transaction_id].scenario_id
         first_alert[instance] = min(first_alert.get(instance, math.inf), alert.seen_at)
         caught_by_rule.setdefault(alert.rule_id, set()).add(instance)
+        if event_at is not None and alert.transaction_id in event_at:
+            first_alerted_event[instance] = min(
+                first_alerted_event.get(instance, math.inf), event_at[alert.transaction_id]
+            )
 
     detected = set(first_alert)
     overall = Score.of(
@@ -210,6 +226,7 @@ def evaluate(
     )
 
     per_scenario: dict[str, Score] = {}
+    attack_ttd: dict[str, LatencySummary] = {}
     ttd: dict[str, LatencySummary] = {}
     t2a: dict[str, LatencySummary] = {}
     missed: dict[str, list[str]] = {}
@@ -225,8 +242,15 @@ def evaluate(
             missed[scenario] = missed_ids
         ttd_samples: list[float] = []
         t2a_samples: list[float] = []
+        attack_samples: list[float] = []
         for instance in caught:
             members = instances[instance]
+            if event_at is not None and instance in first_alerted_event:
+                began = [
+                    event_at[m.transaction_id] for m in members if m.transaction_id in event_at
+                ]
+                if began:
+                    attack_samples.append((first_alerted_event[instance] - min(began)) * 1000)
             starts = [sent_at[m.transaction_id] for m in members if m.transaction_id in sent_at]
             if starts:
                 ttd_samples.append((first_alert[instance] - min(starts)) * 1000)
@@ -246,6 +270,8 @@ def evaluate(
                 if after:
                     t2a_samples.append((min(after) - trigger) * 1000)
         ttd[scenario] = LatencySummary.of(ttd_samples)
+        if event_at is not None:
+            attack_ttd[scenario] = LatencySummary.of(attack_samples)
         t2a[scenario] = LatencySummary.of(t2a_samples)
 
     per_rule: dict[str, Score] = {}
@@ -272,6 +298,7 @@ def evaluate(
         alerts=len(all_alerts),
         false_positive_alerts=len(fp_alerts),
         missed_instances=missed,
+        attack_time_to_detect_ms=attack_ttd,
     )
 
 

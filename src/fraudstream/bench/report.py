@@ -55,7 +55,8 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.{digits}f}"
+        # Scores (0..1) and seconds need significant digits, rates and ms do not.
+        return f"{value:.3g}" if abs(value) < 10 else f"{value:,.{digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)

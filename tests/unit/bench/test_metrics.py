@@ -139,3 +139,11 @@ def test_judge_step() -> None:
         lag_bound_seconds=5,
     )
     assert not too_big.sustained
+
+
+def test_attack_time_to_detect_runs_in_event_time() -> None:
+    labels = _labels()[:3]
+    event_at = {"a1": 1000.0, "a2": 1010.0, "a3": 1030.0}
+    alerts = [AlertSeen("x", "card-testing", "a3", 5.0)]
+    result = evaluate(labels, alerts, {}, total_transactions=3, event_at=event_at)
+    assert result.attack_time_to_detect_ms["card_testing"].p50 == pytest.approx(30_000.0)
