@@ -81,3 +81,62 @@ def test_group_from_settings() -> None:
     assert feed.window.capacity == 5
     status = feed.status()
     assert not status.live and status.window_size == 0
+
+
+class FakeTopic:
+    def __init__(self, error: object = None) -> None:
+        self.error = error
+
+
+class FakeMetadata:
+    def __init__(self, topics: dict[str, FakeTopic]) -> None:
+        self.topics = topics
+
+
+class FakeConsumer:
+    """Answers list_topics like a cluster that is down, then back."""
+
+    def __init__(self) -> None:
+        self.up = False
+
+    def list_topics(self, topic: str, timeout: float) -> FakeMetadata:
+        from confluent_kafka import KafkaError, KafkaException
+
+        if not self.up:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT, "brokers down"))
+        return FakeMetadata({topic: FakeTopic()})
+
+
+def test_status_follows_the_cluster_down_and_back() -> None:
+    feed = alerts_feed.AlertFeed(Settings(topic_alerts="alerts-x"), group_id="g")
+    consumer = FakeConsumer()
+    feed._probe(consumer)  # type: ignore[arg-type]
+    status = feed.status()
+    assert not status.connected and status.error is not None
+    consumer.up = True
+    feed._probe(consumer)  # type: ignore[arg-type]
+    status = feed.status()
+    assert status.connected and status.error is None
+
+
+def test_missing_topic_is_reported() -> None:
+    feed = alerts_feed.AlertFeed(Settings(topic_alerts="alerts-x"), group_id="g")
+
+    class NoTopic(FakeConsumer):
+        def list_topics(self, topic: str, timeout: float) -> FakeMetadata:
+            return FakeMetadata({})
+
+    feed._probe(NoTopic())  # type: ignore[arg-type]
+    assert feed.status().connected
+    assert "not available" in (feed.status().error or "")
+
+
+def test_handle_skips_garbage_and_counts_duplicates() -> None:
+    feed = alerts_feed.AlertFeed(Settings(), group_id="g")
+    raw = json.dumps(make(1).to_dict()).encode()
+    feed._handle(raw)
+    feed._handle(raw)
+    feed._handle(b"garbage")
+    status = feed.status()
+    assert status.window_size == 1 and status.duplicates == 1 and status.invalid == 1
+    assert status.last_message_at is not None
