@@ -162,7 +162,7 @@ def _throughput(args: argparse.Namespace) -> int:
         rates=args.rates or (tp.SHORT_RATES if args.short else tp.DEFAULT_RATES),
         step_seconds=args.step_seconds or (8.0 if args.short else 60.0),
         lag_bound_seconds=args.lag_bound_seconds,
-        drain_seconds=20.0 if args.short else 60.0,
+        progress_every=2.0 if args.short else 5.0,
     )
     args.argv_echo = _echo(args, "throughput")
     return _execute(args, "throughput", lambda p: tp.run(p, options), tp.markdown, tp.plots)

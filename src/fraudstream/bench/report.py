@@ -125,9 +125,12 @@ def plot_throughput(steps: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     ax.legend(fontsize=8)
     paths = [save(fig, out / "throughput.png")]
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar([str(o) for o in offered], [s["lag_end"] for s in steps], color="tab:red")
+    positions = list(range(len(steps)))
+    ax.bar(positions, [s["backlog_max_seconds"] for s in steps], color="tab:red")
+    ax.set_xticks(positions)
+    ax.set_xticklabels([str(o) for o in offered])
     ax.set_xlabel("offered rate (tx/s)")
-    ax.set_ylabel("backlog at end of step (records)")
+    ax.set_ylabel("max backlog (seconds of traffic)")
     ax.set_title("Job backlog: in Kafka, not yet archived")
     paths.append(save(fig, out / "backlog.png"))
     return paths
@@ -138,12 +141,13 @@ def plot_cpu(components: Sequence[dict[str, Any]], out: Path, name: str) -> list
     if not measured:
         return []
     fig, ax1 = plt.subplots(figsize=(7, 3.5))
-    names = [c["name"] for c in measured]
-    ax1.bar(names, [c["cpu_mean_pct"] for c in measured], color="tab:blue")
+    positions = list(range(len(measured)))
+    ax1.bar(positions, [c["cpu_mean_pct"] for c in measured], color="tab:blue")
+    ax1.set_xticks(positions)
+    ax1.set_xticklabels([c["name"] for c in measured], rotation=30, ha="right", fontsize=8)
     ax1.set_ylabel("CPU mean (% of one core)")
-    ax1.tick_params(axis="x", rotation=30, labelsize=8)
     ax2 = ax1.twinx()
-    ax2.plot(names, [c["rss_max_mib"] for c in measured], "o", color="tab:orange")
+    ax2.plot(positions, [c["rss_max_mib"] for c in measured], "o", color="tab:orange")
     ax2.set_ylabel("RSS max (MiB)", color="tab:orange")
     ax1.set_title("CPU and memory per component")
     return [save(fig, out / name)]

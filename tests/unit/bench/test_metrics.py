@@ -120,25 +120,34 @@ def test_evaluate_with_no_alerts_scores_zero_recall_and_undefined_precision() ->
 
 
 def test_judge_step() -> None:
-    ok = judge_step(offered_rate=1000, acked_rate=1000, lag_start=100, lag_end=300, step_seconds=60)
+    ok = judge_step(
+        offered_rate=1000,
+        acked_rate=1000,
+        backlog_max_seconds=4.0,
+        drain_seconds=3.0,
+        bound_seconds=10,
+    )
     assert ok.sustained
     slow_producer = judge_step(
-        offered_rate=1000, acked_rate=800, lag_start=0, lag_end=0, step_seconds=60
+        offered_rate=1000, acked_rate=800, backlog_max_seconds=0, drain_seconds=0, bound_seconds=10
     )
     assert not slow_producer.sustained and "producer" in slow_producer.reason
     growing = judge_step(
-        offered_rate=1000, acked_rate=1000, lag_start=0, lag_end=20_000, step_seconds=60
-    )
-    assert not growing.sustained and "grew" in growing.reason
-    too_big = judge_step(
         offered_rate=1000,
         acked_rate=1000,
-        lag_start=9000,
-        lag_end=9000,
-        step_seconds=60,
-        lag_bound_seconds=5,
+        backlog_max_seconds=25,
+        drain_seconds=3,
+        bound_seconds=10,
     )
-    assert not too_big.sustained
+    assert not growing.sustained and "backlog" in growing.reason
+    stuck = judge_step(
+        offered_rate=1000,
+        acked_rate=1000,
+        backlog_max_seconds=5,
+        drain_seconds=None,
+        bound_seconds=10,
+    )
+    assert not stuck.sustained and "catch up" in stuck.reason
 
 
 def test_attack_time_to_detect_runs_in_event_time() -> None:
