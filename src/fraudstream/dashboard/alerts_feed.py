@@ -89,6 +89,7 @@ class AlertWindow:
         self._items: OrderedDict[str, Alert] = OrderedDict()
         self._lock = threading.Lock()
         self.duplicates = 0
+        self.version = 0  # bumped on every change, so readers can cache
 
     def add(self, alert: Alert) -> bool:
         """Add an alert; False when its id is already in the window."""
@@ -99,12 +100,17 @@ class AlertWindow:
             self._items[alert.alert_id] = alert
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
+            self.version += 1
             return True
 
     def snapshot(self) -> list[Alert]:
         """Alerts in arrival order, oldest first."""
+        return self.versioned()[1]
+
+    def versioned(self) -> tuple[int, list[Alert]]:
+        """The version and the alerts of that version, read together."""
         with self._lock:
-            return list(self._items.values())
+            return self.version, list(self._items.values())
 
     def __len__(self) -> int:
         with self._lock:

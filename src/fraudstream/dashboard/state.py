@@ -9,11 +9,14 @@ own database and topics.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
 from fraudstream.config import Settings, load_settings
+from fraudstream.dashboard import frames
 from fraudstream.dashboard.alerts_feed import AlertFeed, start_feed
 from fraudstream.dashboard.queries import Archive
 
@@ -48,6 +51,26 @@ def feed(settings: Settings) -> AlertFeed:
         _feed.clear()
         current = _feed(*key, settings)
     return current
+
+
+_frames: dict[int, tuple[int, pd.DataFrame]] = {}
+_frames_lock = threading.Lock()
+
+
+def live_alerts(feed: AlertFeed) -> pd.DataFrame:
+    """The feed's window as a frame, built once per change and shared by sessions.
+
+    Callers filter and slice it, which copies; they never modify it in place.
+    """
+    version, alerts = feed.window.versioned()
+    with _frames_lock:
+        cached = _frames.get(id(feed))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+    frame = frames.alerts_frame(alerts)
+    with _frames_lock:
+        _frames[id(feed)] = (version, frame)
+    return frame
 
 
 def context() -> Context:

@@ -208,6 +208,16 @@ def test_triage_writes_a_verdict(app_env: Settings, seeded: Seeded) -> None:
     assert rows == [("confirmed_fraud",)]
 
 
+def test_reads_run_in_read_only_sessions(app_env: Settings, seeded: Seeded) -> None:
+    from fraudstream.dashboard.queries import Archive
+
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        Archive(app_env.dsn).frame(
+            "INSERT INTO alert_triage (alert_id, verdict) VALUES ('x', 'false_positive')"
+            " RETURNING alert_id"
+        )
+
+
 def test_live_alert_from_kafka_reaches_the_feed(app_env: Settings, seeded: Seeded) -> None:
     at = run_page("alerts")
     feed = next(f for f in alerts_feed._feeds if f.topic == app_env.topic_alerts)

@@ -140,3 +140,12 @@ def test_handle_skips_garbage_and_counts_duplicates() -> None:
     status = feed.status()
     assert status.window_size == 1 and status.duplicates == 1 and status.invalid == 1
     assert status.last_message_at is not None
+
+
+def test_window_version_changes_only_when_alerts_change() -> None:
+    window = AlertWindow(2)
+    assert window.versioned() == (0, [])
+    window.add(make(1))
+    window.add(make(1))
+    version, alerts = window.versioned()
+    assert version == 1 and [a.alert_id for a in alerts] == ["a1"]

@@ -274,3 +274,12 @@ def test_untriaged_first_and_labels() -> None:
     assert list(ordered["alert_id"]) == ["a2", "a3", "a1"]
     label = frames.alert_label(ordered.to_dict("records")[0])
     assert label == "10:30:00 · high · high-amount · 411111******1111 · BANK_A · 102.00 EUR"
+
+
+def test_merge_aligns_time_zones_and_units() -> None:
+    live = frames.alerts_frame([alert(1, seconds_ago=1)])
+    history = frames.alerts_frame([alert(2, seconds_ago=5)])
+    history["detected_at"] = history["detected_at"].dt.tz_convert("Europe/Berlin").dt.as_unit("us")
+    merged = frames.merge_alerts(live, history)
+    assert str(merged["detected_at"].dtype) == "datetime64[ns, UTC]"
+    assert list(merged["alert_id"]) == ["a1", "a2"]

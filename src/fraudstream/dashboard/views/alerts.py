@@ -26,7 +26,7 @@ def _rule_options(live: pd.DataFrame) -> list[str]:
 def render() -> None:
     ctx = state.context()
     st.title("Alerts")
-    live_all = frames.alerts_frame(ctx.feed.alerts())
+    live_all = state.live_alerts(ctx.feed)
     try:
         banks = sorted(set(ctx.archive.banks()) | set(live_all["bank_id"].dropna()))
     except ArchiveUnavailable:
@@ -48,7 +48,9 @@ def render() -> None:
         flt = replace(base, since=frames.since(seconds))
         status = ctx.feed.status()
         ui.kafka_banner(status, ctx.refresh)
-        live = frames.filter_alerts(frames.alerts_frame(ctx.feed.alerts()), flt)
+        live = frames.filter_alerts(state.live_alerts(ctx.feed), flt)
+        live_count = len(live)
+        live = frames.newest(live, int(limit))
         try:
             history = ctx.archive.alerts(flt, int(limit))
         except ArchiveUnavailable as exc:
@@ -56,7 +58,7 @@ def render() -> None:
             history = pd.DataFrame()
         shown = frames.merge_alerts(live, history).head(int(limit))
         st.caption(
-            f"{len(shown)} alerts shown (newest first) · {len(live)} from the live window, "
+            f"{len(shown)} alerts shown (newest first) · {live_count} match in the live window, "
             f"the rest from the archive · {ui.feed_caption(status)}"
         )
         if shown.empty:
@@ -83,7 +85,7 @@ def _drilldown(ctx: state.Context, subject: str) -> None:
     except ValueError as exc:
         st.warning(str(exc))
         return
-    live = frames.filter_alerts(frames.alerts_frame(ctx.feed.alerts()), who)
+    live = frames.filter_alerts(state.live_alerts(ctx.feed), who)
     try:
         txs = ctx.archive.transactions(who, 50)
         history = ctx.archive.alerts(who, 100)

@@ -14,7 +14,7 @@ VERDICT_LABELS = {"confirmed_fraud": "Confirmed fraud", "false_positive": "False
 def render() -> None:
     ctx = state.context()
     st.title("Triage")
-    live = frames.alerts_frame(ctx.feed.alerts())
+    live = state.live_alerts(ctx.feed)
     try:
         history = ctx.archive.alerts(AlertFilter(), 200)
         marks = ctx.archive.triage_marks(100)
