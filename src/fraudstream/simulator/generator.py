@@ -44,7 +44,14 @@ from fraudstream.simulator.population import (
     make_population,
     travel_hours,
 )
-from fraudstream.simulator.rows import Label, Row, epoch, to_transaction
+from fraudstream.simulator.rows import (
+    CARD_PART,
+    FAST_TEMPLATE,
+    Label,
+    Row,
+    epoch,
+    to_transaction,
+)
 
 DEFAULT_FRAUD_RATE = 0.002
 CHUNK = 1024
@@ -126,6 +133,14 @@ class _Tables:
         self.typical = np.array(typical)
         self.c_off, self.c_cnt = np.array(c_off), np.array(c_cnt)
         self.card, self.system = obj(number, dtype=object), obj(system, dtype=object)
+        owner = [u for u in users for _ in u.cards]
+        self.card_part = obj(
+            [
+                CARD_PART % (u.bank_id, s, n, u.user_id)
+                for u, s, n in zip(owner, system, number, strict=True)
+            ],
+            dtype=object,
+        )
 
 
 @dataclass(slots=True)
@@ -321,6 +336,29 @@ class Generator:
             f"{_VARIANT[hexes[i + 16]]}{hexes[i + 17 : i + 20]}-{hexes[i + 20 : i + 32]}"
             for i in range(0, 32 * CHUNK, 32)
         ]
+        amount_col = amount.tolist()
+        currency_col = tb.currency[users].tolist()
+        merchant_col = merchants.tolist()
+        country_col = countries.tolist()
+        mcc_col, channel_col = mcc.tolist(), channel.tolist()
+        stamps = np.datetime_as_string(
+            (times * 1000.0).astype(np.int64).astype("datetime64[ms]"), unit="ms"
+        ).tolist()
+        values = [
+            FAST_TEMPLATE % fields
+            for fields in zip(
+                ids,
+                tb.card_part[card].tolist(),
+                amount_col,
+                currency_col,
+                merchant_col,
+                country_col,
+                stamps,
+                mcc_col,
+                channel_col,
+                strict=True,
+            )
+        ]
         rows: list[Row] = list(
             zip(
                 ids,
@@ -328,13 +366,14 @@ class Generator:
                 system_col,
                 card_col,
                 tb.user_id[users].tolist(),
-                amount.tolist(),
-                tb.currency[users].tolist(),
-                merchants.tolist(),
-                countries.tolist(),
+                amount_col,
+                currency_col,
+                merchant_col,
+                country_col,
                 times.tolist(),
-                mcc.tolist(),
-                channel.tolist(),
+                mcc_col,
+                channel_col,
+                values,
                 strict=True,
             )
         )

@@ -25,7 +25,7 @@ from fraudstream.config import Settings
 from fraudstream.records import Transaction
 from fraudstream.simulator.generator import Generator
 from fraudstream.simulator.ratecontrol import RateController
-from fraudstream.simulator.rows import TEMPLATE, Label, Row, Timestamps, encode
+from fraudstream.simulator.rows import Label, Row, Timestamps, encode, value
 
 log = logging.getLogger(__name__)
 
@@ -195,13 +195,9 @@ class KafkaSink:
         topic = self.topic
         stamp = self._stamp
         on_failed = self._on_failed
-        template = TEMPLATE
         for row, label in rows:
-            tid, bank, system, card, user, amount, cur, merchant, country, t, mcc, channel = row
-            value = template % (
-                tid, bank, system, card, user, amount, cur, merchant, country, stamp(t), mcc,
-                channel,
-            )  # fmt: skip
+            card = row[3]
+            value = row[12] or encode(row, stamp)
             try:
                 produce(topic, value, card, on_delivery=on_failed)
             except BufferError:
@@ -256,7 +252,8 @@ class FileSink:
 
     def send(self, rows: list[tuple[Row, Label | None]]) -> None:
         stamp = self._stamp
-        self._out.write(b"".join(encode(row, stamp) + b"\n" for row, _ in rows))
+        text = "\n".join(v if isinstance(v, str) else v.decode() for v in _values(rows, stamp))
+        self._out.write(text.encode() + b"\n")
         for _, label in rows:
             if label is not None and self._labels is not None:
                 self._labels.write(json.dumps(label.to_dict(), separators=(",", ":")) + "\n")
@@ -277,6 +274,10 @@ class FileSink:
         self._out.close()
         if self._labels is not None:
             self._labels.close()
+
+
+def _values(rows: list[tuple[Row, Label | None]], stamp: Timestamps) -> list[str | bytes]:
+    return [value(row, stamp) for row, _ in rows]
 
 
 def labels_path_for(output: Path) -> Path:

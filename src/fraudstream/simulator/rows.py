@@ -17,8 +17,9 @@ from fraudstream.records import Transaction
 
 # transaction_id, bank_id, payment_system, card_number, user_id, amount,
 # currency, merchant (JSON-escaped, with quotes), country, event time (epoch
-# seconds), merchant_category, channel
-Row = tuple[str, str, str, str, int, float, str, str, str, float, str, str]
+# seconds), merchant_category, channel, and the record's JSON when the
+# generator already wrote it ("" otherwise; see ``value``).
+Row = tuple[str, str, str, str, int, float, str, str, str, float, str, str, str]
 
 TEMPLATE: Final = (
     '{"transaction_id":"%s","bank_id":"%s","payment_system":"%s","card_number":"%s",'
@@ -42,6 +43,20 @@ class Timestamps:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._prefix}.{milli:03d}+00:00"
+
+
+# The generator writes the card's constant fields once per card (CARD_PART)
+# and fills the rest per record: fewer fields to format on the hot path.
+CARD_PART: Final = '"bank_id":"%s","payment_system":"%s","card_number":"%s","user_id":%d,'
+FAST_TEMPLATE: Final = (
+    '{"transaction_id":"%s",%s"amount":%.2f,"currency":"%s","merchant":%s,"country":"%s",'
+    '"timestamp":"%s+00:00","merchant_category":"%s","channel":"%s"}'
+)
+
+
+def value(row: Row, stamp: Timestamps) -> str | bytes:
+    """The record's JSON: the generator's when it wrote one, else ``encode``."""
+    return row[12] or encode(row, stamp)
 
 
 def encode(row: Row, stamp: Timestamps) -> bytes:

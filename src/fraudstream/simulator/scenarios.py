@@ -193,6 +193,7 @@ def build(
             start + step.offset,
             step.mcc,
             step.channel,
+            "",
         )
         label = Label(ids[index], scenario_id, name, index + 1, index == trigger, user.bank_id, ids)
         out.append((row, label))

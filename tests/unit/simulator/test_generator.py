@@ -207,6 +207,8 @@ def test_every_generated_record_validates(
     for row, label in gen.batch(300):
         value = encode(row, stamp)
         tx = parse_transaction(value, now=NOW)
+        if row[12]:  # the generator's own JSON says the same
+            assert parse_transaction(row[12].encode(), now=NOW) == tx
         assert validate_transaction(tx.to_dict(), now=NOW) == tx
         if label is not None:
             assert label.transaction_id == tx.transaction_id
