@@ -119,3 +119,18 @@ def test_file_sink_writes_valid_jsonl_and_labels(tmp_path: Path) -> None:
     assert labels and counts.labels == len(labels)
     assert {label["transaction_id"] for label in labels} <= set(ids)
     assert labels_path_for(Path("a/b.jsonl")) == Path("a/b.labels.jsonl")
+
+
+def test_broker_errors_are_counted_and_reported() -> None:
+    from fraudstream.config import Settings
+    from fraudstream.platform.ports import free_port
+    from fraudstream.simulator.producer import KafkaSink
+
+    # Nothing listens there: every record times out and is reported failed.
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    sink = KafkaSink(settings, "nowhere", config={"message.timeout.ms": 1500})
+    gen = Generator(BANKS, seed=1, start=START)
+    counts = run(gen, sink, rate=None, count=20, flush_timeout=20)
+    assert counts.sent == 20
+    assert counts.failed == 20 and counts.delivered == 0
+    assert "timed out" in counts.error_summary().lower()
