@@ -260,6 +260,19 @@ def make_sink(job: ProduceJob) -> Sink:
     return KafkaSink(job.settings, job.topic, labels_topic=job.labels_topic, label_store=store)
 
 
+def horizon(job: ProduceJob) -> float | None:
+    """Event time by which a bounded run's scenarios must end (None: unbounded).
+
+    Scenario steps add records on top of the slots, so a run of N records
+    ends before N slots of simulated time: keep a margin for that.
+    """
+    if job.duration is not None:
+        return job.start + job.duration
+    if job.count is not None:
+        return job.start + 0.8 * job.count / sum(job.clock_rates.values())
+    return None
+
+
 def produce_part(
     job: ProduceJob,
     stop: threading.Event | Any,
@@ -275,6 +288,7 @@ def produce_part(
         follow_wall=job.follow_wall,
         part=job.part,
         parts=job.parts,
+        horizon=horizon(job),
     )
     rate = None if job.rate is None else job.rate / job.parts
     return run(

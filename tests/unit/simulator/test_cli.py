@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from fraudstream.cli import UserError, build_parser
 from fraudstream.config import Settings
 from fraudstream.simulator.cli import parse_rate, plan
+from fraudstream.simulator.producer import labels_path_for
 
 SETTINGS = Settings(postgres_port=1)  # unreachable: labels fall back to Kafka
 
@@ -99,3 +101,25 @@ def test_help_mentions_every_option(capsys: pytest.CaptureFixture[str]) -> None:
 def test_seed_is_random_unless_given() -> None:
     assert plan(_args("--seed", "12"), SETTINGS).seed == 12
     assert len({plan(_args(), SETTINGS).seed for _ in range(3)}) > 1
+
+
+def test_bounded_runs_only_start_scenarios_that_can_finish(tmp_path: Path) -> None:
+    import json
+
+    from fraudstream.simulator.cli import horizon, produce_part
+
+    out = tmp_path / "run.jsonl"
+    args = _args("--output", str(out), "--count", "6000", "--fraud-rate", "0.02", "--seed", "3")
+    job = plan(args, SETTINGS)
+    assert horizon(job) is not None
+    assert horizon(plan(_args(), SETTINGS)) is None
+    counts = produce_part(job, threading.Event(), None)
+    assert counts.sent == 6000
+    labels = [json.loads(line) for line in labels_path_for(out).read_text().splitlines()]
+    by_scenario: dict[str, list[dict[str, object]]] = {}
+    for label in labels:
+        by_scenario.setdefault(str(label["scenario_id"]), []).append(label)
+    assert by_scenario
+    for steps in by_scenario.values():
+        assert any(step["is_trigger"] for step in steps)
+        assert sorted(int(str(s["step"])) for s in steps) == list(range(1, len(steps) + 1))
