@@ -132,8 +132,9 @@ def results() -> Iterator[dict[int, dict[str, Any]]]:
     with env.execute_sql(query).collect() as rows_out:
         for offset, verdict, event_time in rows_out:
             out[offset] = {"verdict": verdict, "rowtime": event_time}
-    with env.execute_sql("SELECT * FROM r").collect() as rejected:
-        for reason, detail, raw_payload, _, offset, _ in rejected:
+    rejected_query = "SELECT reason, detail, raw_payload, source_offset FROM r"
+    with env.execute_sql(rejected_query).collect() as rejected:
+        for reason, detail, raw_payload, offset in rejected:
             out[offset].update(reason=reason, detail=detail, raw_payload=raw_payload)
     valid_query = (
         "SELECT card_masked, card_token, user_id, amount, CAST(event_time AS STRING), "

@@ -52,9 +52,10 @@ class Stream:
         currency: str = "USD",
         merchant: str = "Corner Shop",
         user: int = 1,
+        tid: str | None = None,
     ) -> str:
         n = next(self._counters.setdefault(card, itertools.count(1)))
-        tid = f"{card}-{n}"
+        tid = tid or f"{card}-{n}"
         self.rows.append(
             {
                 "transaction_id": tid,

@@ -41,11 +41,14 @@ def test_high_amount_per_currency(runner: RuleRunner) -> None:
     yen_high = s.tx("h4", 800000, 3, currency="JPY")
     euro_high = s.tx("h5", 7000, 4, currency="EUR")
     small = s.tx("h6", 12.5, 5)
+    odd_id = s.tx("h7", 9000, 6, tid='odd"id\\x')
     alerts = runner.alerts(
         [rule("big", "high_amount", threshold=5000, per_currency={"JPY": 750000})], s
     )
     check_common(alerts)
-    assert fired(alerts) == {over, yen_high, euro_high}
+    assert fired(alerts) == {over, yen_high, euro_high, odd_id}
+    # Evidence stays valid JSON whatever the id contains.
+    assert json.loads(by_tx(alerts)[odd_id]["evidence"]) == [odd_id]
     assert not {at_limit, yen_normal, small} & fired(alerts)
     a = by_tx(alerts)[over]
     assert a["reason"] == (

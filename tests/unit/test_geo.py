@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fraudstream import geo
+
+EUROPE = [
+    "AD",
+    "AL",
+    "AT",
+    "BA",
+    "BE",
+    "BG",
+    "BY",
+    "CH",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GB",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IS",
+    "IT",
+    "LI",
+    "LT",
+    "LU",
+    "LV",
+    "MC",
+    "MD",
+    "ME",
+    "MK",
+    "MT",
+    "NL",
+    "NO",
+    "PL",
+    "PT",
+    "RO",
+    "RS",
+    "SE",
+    "SI",
+    "SK",
+    "SM",
+    "UA",
+    "VA",
+    "XK",
+]
+
+
+def test_table_is_complete_and_sane() -> None:
+    table = geo.countries()
+    assert len(table) >= 80
+    for code in (*EUROPE, "US", "CA", "MX", "CN", "JP", "IN", "BR", "AR", "NG", "ZA", "EG"):
+        assert code in table, code
+    for code, country in table.items():
+        assert re.fullmatch(r"[A-Z]{2}", code) and country.code == code
+        assert -90 <= country.lat <= 90 and -180 <= country.lon <= 180
+        assert re.fullmatch(r"[A-Z]{3}", country.currency)
+    assert table["DE"].currency == "EUR" and table["GB"].currency == "GBP"
+
+
+def test_distances() -> None:
+    assert geo.distance_km("FR", "FR") == 0
+    assert geo.distance_km("US", "GB") == pytest.approx(geo.distance_km("GB", "US"))
+    # Centroids: Germany-France about 800 km, USA-UK about 6,800 km.
+    assert 700 < geo.distance_km("DE", "FR") < 900
+    assert 6500 < geo.distance_km("US", "GB") < 7200
+    assert geo.haversine_km(0, 0, 0, 180) == pytest.approx(geo.EARTH_RADIUS_KM * 3.14159, rel=1e-4)
+
+
+def test_sql_lookup_covers_every_country() -> None:
+    expr = geo.sql_coordinate("country", "lat")
+    assert all(f"'{code}'" in expr for code in geo.countries())
+    with pytest.raises(ValueError):
+        geo.sql_coordinate("country", "alt")
