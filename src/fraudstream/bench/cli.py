@@ -195,7 +195,14 @@ def _quality(args: argparse.Namespace) -> int:
         settle_seconds=20.0 if args.short else 45.0,
     )
     args.argv_echo = _echo(args, "quality")
-    return _execute(args, "quality", lambda p: q.run(p, options), q.markdown, q.plots)
+    return _execute(
+        args,
+        "quality",
+        lambda p: q.run(p, options),
+        q.markdown,
+        q.plots,
+        baseline_pack=None if args.no_baseline else q.BASELINE_PACK,
+    )
 
 
 def _echo(args: argparse.Namespace, kind: str) -> list[str]:

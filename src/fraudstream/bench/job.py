@@ -62,9 +62,14 @@ def catalogue_of_pack(pack: str, source: Path | None = None) -> dict[str, Any]:
 
 
 def submit(
-    settings: Settings, *, name: str, pack: str | None = None, rules: Path | None = None
+    settings: Settings,
+    *,
+    name: str,
+    pack: str | None = None,
+    rules: Path | None = None,
+    wait: bool = True,
 ) -> JobHandle:
-    """Submit a detection job on ``settings``' topics and wait until it runs.
+    """Submit a detection job on ``settings``' topics and (``wait``) until it runs.
 
     ``pack=None`` runs the catalogue ``rules`` (default: the bundled one) as
     it is, like ``job submit --rules``; a pack name runs only that pack's
@@ -98,12 +103,8 @@ def submit(
             # WARNING, which would hide the bench's progress lines.
             root.setLevel(level)
     handle = JobHandle(job_id, name, settings.topic_alerts)
-    try:
+    if wait:
         wait_running(settings, handle)
-    except BaseException:
-        cancel(settings, handle)
-        raise
-    log.info("job %s running as %s", name, job_id)
     return handle
 
 
@@ -138,6 +139,7 @@ def wait_running(settings: Settings, handle: JobHandle, timeout: float = RUNNING
         if current == "RUNNING" and all(
             v.get("status") == "RUNNING" for v in detail.get("vertices", [])
         ):
+            log.info("job %s running as %s", handle.name, handle.job_id)
             return
         if current in ("FAILED", "FAILING", "RESTARTING", "CANCELED", "FINISHED"):
             failure = last_failure(settings, handle) or "no exception recorded"

@@ -23,13 +23,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fraudstream.bench import job as jobs
 from fraudstream.bench import report
 from fraudstream.bench.loadgen import PacedProducer
 from fraudstream.bench.metrics import AlertSeen, Label, evaluate
 from fraudstream.bench.probes import AlertListener, Archive
 from fraudstream.bench.resources import machine
-from fraudstream.bench.session import Pipeline, create_topics
+from fraudstream.bench.session import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -160,27 +159,19 @@ def run(pipe: Pipeline, options: QualityOptions) -> dict[str, Any]:
         "bank_ids": stream.bank_ids,
         "event_span_seconds": round(stream.event_end - stream.event_start),
     }
+    pipe.bank_ids.extend(stream.bank_ids)
     if pipe.job is None:
         return result
 
     rule_sets: dict[str, str] = {"catalogue": pipe.settings.topic_alerts}
     if options.baseline:
-        baseline_topic = f"bench-{pipe.run_id}-alerts-baseline"
-        try:
-            create_topics(pipe.settings, [baseline_topic])
-            pipe.extra_topics.append(baseline_topic)
-            handle = jobs.submit(
-                pipe.settings.model_copy(update={"topic_alerts": baseline_topic}),
-                name=f"bench-{pipe.run_id}-baseline",
-                pack=BASELINE_PACK,
-                rules=pipe.rules,
-            )
-            pipe.extra_jobs["baseline"] = handle
-            rule_sets["seed-baseline"] = baseline_topic
+        handle = pipe.extra_jobs.get("baseline")
+        if handle is not None:
+            rule_sets[BASELINE_PACK] = handle.alerts_topic
             result["baseline"] = {"available": True, "job_id": handle.job_id}
-        except jobs.JobUnavailable as exc:
-            result["baseline"] = {"available": False, "detail": str(exc)}
-            log.warning("baseline pack not measured: %s", exc)
+        else:
+            result["baseline"] = {"available": False, "detail": pipe.baseline_missing}
+            log.warning("baseline pack not measured: %s", pipe.baseline_missing)
 
     seen: dict[str, list[AlertSeen]] = {name: [] for name in rule_sets}
     lock = threading.Lock()

@@ -37,6 +37,8 @@ class Pipeline:
     extra_topics: list[str] = field(default_factory=list)
     rules: Path | None = None  # the catalogue the job runs (None: the bundled one)
     job_start_seconds: float | None = None  # from submission to every task running
+    baseline_missing: str | None = None  # why the baseline job does not run, when asked for
+    bank_ids: list[str] = field(default_factory=list)  # more bank ids whose rows to remove
 
     def job_info(self) -> dict[str, Any]:
         return {
@@ -81,6 +83,22 @@ def create_topics(settings: Settings, names: list[str] | None = None) -> None:
     topics.ensure_topics(topics.admin_client(settings), specs)
 
 
+def _submit_baseline(pipe: Pipeline, pack: str) -> None:
+    topic = f"bench-{pipe.run_id}-alerts-baseline"
+    try:
+        create_topics(pipe.settings, [topic])
+        pipe.extra_topics.append(topic)
+        pipe.extra_jobs["baseline"] = jobs.submit(
+            pipe.settings.model_copy(update={"topic_alerts": topic}),
+            name=f"bench-{pipe.run_id}-baseline",
+            pack=pack,
+            rules=pipe.rules,
+            wait=False,
+        )
+    except jobs.JobUnavailable as exc:
+        pipe.baseline_missing = str(exc)
+
+
 def delete_topics(settings: Settings, names: list[str]) -> None:
     admin = topics.admin_client(settings)
     for name, future in admin.delete_topics(names, operation_timeout=30).items():
@@ -92,8 +110,16 @@ def delete_topics(settings: Settings, names: list[str]) -> None:
 
 @contextlib.contextmanager
 def pipeline(
-    base: Settings, *, submit_job: bool = True, keep: bool = False, rules: Path | None = None
+    base: Settings,
+    *,
+    submit_job: bool = True,
+    keep: bool = False,
+    rules: Path | None = None,
+    baseline_pack: str | None = None,
 ) -> Iterator[Pipeline]:
+    """The run's topics and job; with ``baseline_pack`` a second job running
+    only that pack on the same topic, publishing to its own alerts topic.
+    Both are submitted before either is waited for: they start in parallel."""
     run_id = uuid.uuid4().hex[:10]
     settings = run_settings(base, run_id)
     pipe = Pipeline(settings=settings, bank_id=f"BENCH_{run_id}", run_id=run_id, rules=rules)
@@ -101,13 +127,31 @@ def pipeline(
     log.info("bench topics %s-* created", f"bench-{run_id}")
     try:
         if submit_job:
+            started = time.monotonic()
             try:
-                started = time.monotonic()
-                pipe.job = jobs.submit(settings, name=f"bench-{run_id}", rules=rules)
-                pipe.job_start_seconds = round(time.monotonic() - started, 1)
+                pipe.job = jobs.submit(settings, name=f"bench-{run_id}", rules=rules, wait=False)
             except jobs.JobUnavailable as exc:
                 pipe.job_missing = str(exc)
-                log.warning("detection job not available: %s", exc)
+            if pipe.job is not None and baseline_pack is not None:
+                _submit_baseline(pipe, baseline_pack)
+            if pipe.job is not None:
+                try:
+                    jobs.wait_running(settings, pipe.job)
+                    pipe.job_start_seconds = round(time.monotonic() - started, 1)
+                except jobs.JobUnavailable as exc:
+                    pipe.job_missing = str(exc)
+                    jobs.cancel(settings, pipe.job)
+                    pipe.job = None
+            baseline = pipe.extra_jobs.get("baseline")
+            if baseline is not None:
+                try:
+                    jobs.wait_running(settings, baseline)
+                except jobs.JobUnavailable as exc:
+                    pipe.baseline_missing = str(exc)
+                    jobs.cancel(settings, baseline)
+                    del pipe.extra_jobs["baseline"]
+            if pipe.job_missing:
+                log.warning("detection job not available: %s", pipe.job_missing)
         yield pipe
     finally:
         for handle in [pipe.job, *pipe.extra_jobs.values()]:
@@ -123,9 +167,14 @@ def pipeline(
             ]
             delete_topics(settings, names)
             try:
-                archive = Archive(settings, pipe.bank_id)
-                removed = archive.purge()
-                archive.close()
-                log.info("removed the run's archive rows (%d transactions, %d alerts)", *removed)
+                for bank_id in [pipe.bank_id, *pipe.bank_ids]:
+                    archive = Archive(settings, bank_id)
+                    removed = archive.purge()
+                    archive.close()
+                    log.info(
+                        "removed the run's archive rows of %s (%d transactions, %d alerts)",
+                        bank_id,
+                        *removed,
+                    )
             except Exception as exc:
                 log.warning("could not remove the run's archive rows: %s", exc)
