@@ -75,7 +75,7 @@ def register(sub: Any) -> None:
         "--seed",
         type=int,
         help="seed of the population and the stream: the same seed, banks and options give "
-        "the same transactions, ids included (default: a random seed, printed at start)",
+        "the same transactions, ids included (default: a random seed, logged at start)",
     )
     produce.add_argument(
         "--output",

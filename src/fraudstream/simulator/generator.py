@@ -27,7 +27,6 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -44,14 +43,8 @@ from fraudstream.simulator.population import (
     make_population,
     travel_hours,
 )
-from fraudstream.simulator.rows import (
-    CARD_PART,
-    FAST_TEMPLATE,
-    Label,
-    Row,
-    epoch,
-    to_transaction,
-)
+from fraudstream.simulator.rows import FAST_TEMPLATE, Label, Row, epoch, to_transaction
+from fraudstream.simulator.tables import Tables, is_awake
 
 DEFAULT_FRAUD_RATE = 0.002
 CHUNK = 1024
@@ -68,12 +61,6 @@ _TRAVEL = tuple(
     for mcc in TRAVEL_MCCS
     for name in CATEGORIES[mcc].merchants
 )
-_TIME = itemgetter(9)
-
-
-def _awake(user: User, utc_hour: int) -> bool:
-    local = (utc_hour + COUNTRIES[user.home].utc_offset) % 24
-    return user.active_from <= local < user.active_to
 
 
 @dataclass(slots=True)
@@ -93,54 +80,6 @@ class _BankClock:
     step: float
     next_time: float
     slots: int = 0
-
-
-class _Tables:
-    """The population as flat arrays, indexed by a global user index."""
-
-    def __init__(self, users: list[User]) -> None:
-        self.users = users
-        obj = np.array
-        self.user_id = obj([u.user_id for u in users], dtype=object)
-        self.bank_id = obj([u.bank_id for u in users], dtype=object)
-        self.currency = obj([u.currency for u in users], dtype=object)
-        self.home = obj([u.home for u in users], dtype=object)
-        self.online = np.array([u.online_share for u in users])
-        self.traveller = np.array([u.traveller for u in users], dtype=bool)
-        m_off: list[int] = []
-        m_cnt: list[int] = []
-        mcc: list[str] = []
-        merchant: list[str] = []
-        typical: list[float] = []
-        c_off: list[int] = []
-        c_cnt: list[int] = []
-        number: list[str] = []
-        system: list[str] = []
-        for u in users:
-            m_off.append(len(mcc))
-            m_cnt.append(len(u.merchants))
-            for code, name in u.merchants:
-                mcc.append(code)
-                merchant.append(json_str(name))
-                typical.append(CATEGORIES[code].typical * u.typical_amount)
-            c_off.append(len(number))
-            c_cnt.append(len(u.cards))
-            for card in u.cards:
-                number.append(card.number)
-                system.append(card.payment_system)
-        self.m_off, self.m_cnt = np.array(m_off), np.array(m_cnt)
-        self.mcc, self.merchant = obj(mcc, dtype=object), obj(merchant, dtype=object)
-        self.typical = np.array(typical)
-        self.c_off, self.c_cnt = np.array(c_off), np.array(c_cnt)
-        self.card, self.system = obj(number, dtype=object), obj(system, dtype=object)
-        owner = [u for u in users for _ in u.cards]
-        self.card_part = obj(
-            [
-                CARD_PART % (u.bank_id, s, n, u.user_id)
-                for u, s, n in zip(owner, system, number, strict=True)
-            ],
-            dtype=object,
-        )
 
 
 @dataclass(slots=True)
@@ -163,7 +102,7 @@ class Generator:
     follow_wall: bool = False
     _rng: random.Random = field(init=False)
     _np: Any = field(init=False)
-    _tables: _Tables = field(init=False)
+    _tables: Tables = field(init=False)
     _clocks: list[_BankClock] = field(init=False)
     _travellers: dict[int, _Traveller] = field(init=False)
     _pending: list[tuple[float, int, Row, Label]] = field(init=False)
@@ -199,23 +138,23 @@ class Generator:
             )
             spans.append((bank, len(everyone), users))
             everyone.extend(users)
-        self._tables = _Tables(everyone)
+        self._tables = Tables(everyone)
         self._travellers = {i: _Traveller(u.home) for i, u in enumerate(everyone) if u.traveller}
         for bank, first, users in spans:
             if not users:
                 continue
             index = np.arange(first, first + len(users))
             victims = np.array([i for i, u in zip(index, users, strict=True) if not u.traveller])
-            awake = []
+            pools = []
             for hour in range(24):
-                up = np.array([i for i, u in zip(index, users, strict=True) if _awake(u, hour)])
-                awake.append(up if len(up) else index)
+                up = np.array([i for i, u in zip(index, users, strict=True) if is_awake(u, hour)])
+                pools.append(up if len(up) else index)
             rate = (self.clock_rates or {}).get(bank.bank_id, bank.rate) / self.parts
             step = 1.0 / rate
             # Stagger the banks so their first records do not share a timestamp.
             first_time = self.start + self._rng.random() * step
             self._clocks.append(
-                _BankClock(bank, index, victims if len(victims) else index, awake, step, first_time)
+                _BankClock(bank, index, victims if len(victims) else index, pools, step, first_time)
             )
         if not self._clocks:
             raise ValueError("no users to simulate")
