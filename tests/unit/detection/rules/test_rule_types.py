@@ -247,3 +247,34 @@ def test_seed_baseline_pack_keeps_legacy_semantics(runner: RuleRunner) -> None:
     assert legacy["reason"] == (
         "6 transactions by user 10 in the 2 min tumbling window from 2025-12-16 10:00:00, limit 5"
     )
+
+
+def test_shipped_catalogue_in_one_query(runner: RuleRunner) -> None:
+    """The default rules.yaml (block list aside: it needs PostgreSQL) as one
+    UNION ALL: each scenario raises its rule, an ordinary customer raises none."""
+    shipped = [r.model_dump() for r in load_catalogue().enabled() if r.type != "blocklist"]
+    s = Stream()
+    for i, amount in enumerate((23.5, 61.0, 12.9, 45.0, 80.0, 33.3, 19.9, 54.2)):
+        s.tx("honest", amount, i * 5400, merchant=f"Shop {i}")
+    big = s.tx("rich", 9000, 0)
+    burst = [s.tx("burst", 20, t) for t in range(0, 60, 10)]
+    for i in range(6):
+        s.tx("spiky", 20, i * 3600)
+    spike = s.tx("spiky", 950, 6 * 3600)
+    s.tx("jet", 40, 0, country="US")
+    jump = s.tx("jet", 40, 900, country="JP")
+    probes = [s.tx("probe", 1, t) for t in (0, 30, 60)]
+    cash_out = s.tx("probe", 500, 120)
+    hops = [s.tx("hop", 40, t * 1200, country=c) for t, c in enumerate(("PT", "ES", "FR", "IT"))]
+    alerts = runner.alerts(shipped, s)
+    check_common(alerts)
+    assert not any(a["transaction_id"].startswith("honest") for a in alerts)
+    assert big in fired(alerts, "high-amount")
+    assert fired(alerts, "card-velocity-1m") == {burst[-1]}
+    assert spike in fired(alerts, "amount-spike")
+    # Hopping a country every 20 min is also too fast to travel: both fire.
+    assert fired(alerts, "impossible-travel") >= {jump}
+    assert fired(alerts, "card-testing") == {cash_out}
+    testing = next(a for a in alerts if a["rule_id"] == "card-testing")
+    assert json.loads(testing["evidence"]) == [*probes, cash_out]
+    assert fired(alerts, "country-hopping") == {hops[-1]}
