@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
 
 from fraudstream.config import Settings, env_for
 
@@ -63,3 +65,18 @@ def cli(settings: Settings):  # type: ignore[no-untyped-def]
         return run_cli(settings, *argv, timeout=timeout)
 
     return call
+
+
+@pytest.fixture
+def sim_topic(new_topic: Callable[..., str], admin: AdminClient) -> Iterator[Callable[[str], str]]:
+    """``new_topic``, deleted after the test: these topics hold up to ~100k records."""
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        made.append(new_topic(prefix))
+        return made[-1]
+
+    yield make
+    if made:
+        for future in admin.delete_topics(made, operation_timeout=30).values():
+            future.result()

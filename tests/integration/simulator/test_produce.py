@@ -28,12 +28,12 @@ def _delivered(stdout: str) -> int:
 
 def test_produce_command_delivers_each_record_once_with_labels(
     settings: Settings,
-    new_topic: Callable[..., str],
+    sim_topic: Callable[[str], str],
     group_id: str,
     pg: psycopg.Connection[tuple[object, ...]],
     cli: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    tx_topic, labels_topic = new_topic("sim-tx"), new_topic("sim-labels")
+    tx_topic, labels_topic = sim_topic("sim-tx"), sim_topic("sim-labels")
     n = 4000
     result = cli(
         "produce",
@@ -96,9 +96,9 @@ def test_produce_command_delivers_each_record_once_with_labels(
 
 
 def test_sigterm_flushes_and_exits_zero(
-    settings: Settings, new_topic: Callable[..., str], group_id: str
+    settings: Settings, sim_topic: Callable[[str], str], group_id: str
 ) -> None:
-    tx_topic = new_topic("sim-term")
+    tx_topic = sim_topic("sim-term")
     proc = subprocess.Popen(
         [sys.executable, "-m", "fraudstream.cli", "produce", "--bank", "BANK_A",
          "--rate", "300", "--topic", tx_topic, "--labels", "none"],
@@ -124,9 +124,9 @@ def test_sigterm_flushes_and_exits_zero(
 
 
 def test_api_generate_and_deliver(
-    settings: Settings, new_topic: Callable[..., str], group_id: str
+    settings: Settings, sim_topic: Callable[[str], str], group_id: str
 ) -> None:
-    tx_topic, labels_topic = new_topic("sim-api"), new_topic("sim-api-labels")
+    tx_topic, labels_topic = sim_topic("sim-api"), sim_topic("sim-api-labels")
     items = list(generate(seed=5, count=1500, fraud_rate=0.05, clock_rate=2.0))
     counts = deliver(settings, items, topic=tx_topic, labels_topic=labels_topic)
     assert counts.failed == 0 and counts.delivered == len(items)
@@ -142,12 +142,12 @@ def test_api_generate_and_deliver(
 
 def test_replay_delivers_valid_lines_and_reports_invalid_ones(
     settings: Settings,
-    new_topic: Callable[..., str],
+    sim_topic: Callable[[str], str],
     group_id: str,
     tmp_path: Path,
     cli: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    tx_topic = new_topic("sim-replay")
+    tx_topic = sim_topic("sim-replay")
     good = [tx.to_json() for tx, _ in generate(seed=8, count=300)]
     lines = list(good)
     lines.insert(10, b'{"transaction_id": "nope"}')
@@ -168,13 +168,13 @@ def test_replay_delivers_valid_lines_and_reports_invalid_ones(
 
 def test_unpaced_processes_deliver_once_and_never_in_the_future(
     settings: Settings,
-    new_topic: Callable[..., str],
+    sim_topic: Callable[[str], str],
     group_id: str,
     cli: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    tx_topic = new_topic("sim-max")
+    tx_topic = sim_topic("sim-max")
     result = cli(
         "produce", "--rate", "max", "--duration", "2", "--processes", "2",
         "--topic", tx_topic, "--labels", "none",
