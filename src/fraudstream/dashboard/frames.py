@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -17,7 +16,7 @@ import pandas as pd
 
 from fraudstream.dashboard.queries import ALERT_COLUMNS, AlertFilter
 from fraudstream.detection.rules.catalogue import Catalogue
-from fraudstream.records import SEVERITIES, Alert
+from fraudstream.records import Alert
 
 # Time ranges offered by the pages: label -> seconds (None = everything).
 TIME_RANGES: Final[dict[str, int | None]] = {
@@ -130,13 +129,6 @@ def parse_subject(text: str) -> AlertFilter:
     )
 
 
-def subject_only(flt: AlertFilter) -> AlertFilter:
-    """Keep only the card/user part of a filter."""
-    return replace(
-        AlertFilter(), card_token=flt.card_token, card_masked=flt.card_masked, user_id=flt.user_id
-    )
-
-
 def format_amount(amount: float, currency: str | None = None) -> str:
     text = f"{amount:,.2f}"
     return f"{text} {currency}" if currency else text
@@ -174,10 +166,6 @@ def feed_table(df: pd.DataFrame) -> pd.DataFrame:
 def severity_style(severity: object) -> str:
     colour = SEVERITY_COLOURS.get(str(severity))
     return f"background-color: {colour}" if colour else ""
-
-
-def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 # -- overview ---------------------------------------------------------------------------
