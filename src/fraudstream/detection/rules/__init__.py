@@ -20,8 +20,14 @@ The contract with the job (``fraudstream.detection.job``):
   transaction_id, card_masked, card_token, bank_id STRING, user_id BIGINT,
   amount DOUBLE, currency, merchant, country, payment_system STRING,
   event_time TIMESTAMP_LTZ(3), evidence STRING (JSON array of transaction
-  ids). The query is append-only. The job adds
-  alert_id = MD5(CONCAT(rule_id, ':', transaction_id)) and detected_at.
+  ids). event_time is a plain timestamp, not a time attribute. The query is
+  append-only. The job adds alert_id = MD5(CONCAT(rule_id, ':',
+  transaction_id)) and detected_at;
+* ``register_alerts_view(t_env, catalogue, source_view, settings, name)``
+  does both steps and registers the query as a temporary view through the
+  Table API. Use it rather than ``CREATE TEMPORARY VIEW name AS <alerts_sql>``:
+  Flink 2.2.0 cannot re-parse a SQL view holding MATCH_RECOGNIZE
+  (FLINK-39293), which the card_testing rule uses.
 """
 
 from __future__ import annotations
@@ -34,7 +40,12 @@ from fraudstream.detection.rules.catalogue import (
     parse_catalogue,
     with_packs,
 )
-from fraudstream.detection.rules.templates import ALERT_COLUMNS, alerts_sql, ddl
+from fraudstream.detection.rules.templates import (
+    ALERT_COLUMNS,
+    alerts_sql,
+    ddl,
+    register_alerts_view,
+)
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -45,5 +56,6 @@ __all__ = [
     "ddl",
     "load_catalogue",
     "parse_catalogue",
+    "register_alerts_view",
     "with_packs",
 ]

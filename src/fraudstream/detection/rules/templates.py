@@ -6,6 +6,8 @@ UNION ALL into the one query the job reads alerts from.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fraudstream.config import Settings
 from fraudstream.detection.rules.catalogue import Catalogue, RuleInstance
 from fraudstream.detection.rules.sql import ALERT_COLUMNS
@@ -43,4 +45,20 @@ def ddl(catalogue: Catalogue, settings: Settings) -> list[str]:
     return statements
 
 
-__all__ = ["ALERT_COLUMNS", "alerts_sql", "ddl", "rule_sql"]
+def register_alerts_view(
+    t_env: Any, catalogue: Catalogue, source_view: str, settings: Settings, name: str
+) -> None:
+    """Run ``ddl()`` and register ``alerts_sql()`` as the temporary view ``name``.
+
+    The view goes through the Table API, not ``CREATE TEMPORARY VIEW ... AS``:
+    Flink 2.2.0 stores a SQL view as re-parsed text and cannot re-parse
+    MATCH_RECOGNIZE (FLINK-39293, fixed in 2.2.1), so any statement reading a
+    SQL view of the alerts query fails to parse. A Table API view keeps the
+    planned query instead; SQL views and INSERTs on top of it work.
+    """
+    for statement in ddl(catalogue, settings):
+        t_env.execute_sql(statement)
+    t_env.create_temporary_view(name, t_env.sql_query(alerts_sql(catalogue, source_view, settings)))
+
+
+__all__ = ["ALERT_COLUMNS", "alerts_sql", "ddl", "register_alerts_view", "rule_sql"]

@@ -7,7 +7,13 @@ import re
 
 import pytest
 
-from fraudstream.detection.rules import ALERT_COLUMNS, alerts_sql, ddl, load_catalogue
+from fraudstream.detection.rules import (
+    ALERT_COLUMNS,
+    alerts_sql,
+    ddl,
+    load_catalogue,
+    register_alerts_view,
+)
 from fraudstream.detection.rules.catalogue import Catalogue
 from fraudstream.detection.rules.types import REGISTRY
 
@@ -63,3 +69,18 @@ def test_whole_catalogue_is_one_append_only_query(runner: RuleRunner) -> None:
     optimized = plan.split("== Optimized Physical Plan ==")[1]
     modes = set(re.findall(r"changelogMode=\[([A-Z,]+)\]", optimized))
     assert modes == {"I"}
+
+
+def test_alerts_view_can_be_read_by_sql_views(runner: RuleRunner) -> None:
+    """The job builds SQL views and INSERTs on top of the alerts query; with
+    MATCH_RECOGNIZE inside, that only works through register_alerts_view."""
+    catalogue = catalogue_of_every_type()
+    view = runner.register(Stream())
+    register_alerts_view(runner.env, catalogue, view, runner.settings, "rule_alerts_test")
+    runner.env.execute_sql(
+        "CREATE TEMPORARY VIEW alerts_with_id_test AS SELECT "
+        "MD5(CONCAT(rule_id, ':', transaction_id)) AS alert_id, * FROM rule_alerts_test"
+    )
+    table = runner.env.sql_query("SELECT * FROM alerts_with_id_test")
+    columns = [str(c.getName()) for c in table._j_table.getResolvedSchema().getColumns()]
+    assert columns == ["alert_id", *ALERT_COLUMNS]
