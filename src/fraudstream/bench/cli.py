@@ -83,8 +83,9 @@ def register(sub: Any) -> None:
     tp.add_argument(
         "--lag-bound-seconds",
         type=_positive,
-        default=5.0,
-        help="a step fails when the backlog exceeds this many seconds of traffic",
+        default=None,
+        help="a step fails when the job's backlog exceeds this many seconds of traffic "
+        "(default: the job's checkpoint interval + 5 s)",
     )
     tp.set_defaults(func=_throughput)
 

@@ -109,7 +109,7 @@ def plot_throughput(steps: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4))
     for key, label in (
         ("acked_rate", "producer → Kafka (acked)"),
-        ("source_rate", "Kafka → job (records read)"),
+        ("source_rate", "Kafka → job (offsets committed)"),
         ("archive_rate", "job → archive (rows committed)"),
         ("alert_rate", "alerts published"),
     ):

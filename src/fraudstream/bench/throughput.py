@@ -1,8 +1,8 @@
 """`fraudstream bench throughput`: the highest rate the whole pipeline sustains.
 
 The offered rate ramps up step by step. Each step measures every stage —
-producer → Kafka (acknowledged records), Kafka → job (records read by the
-job's sources, from the Flink REST API), job → archive (rows committed in
+producer → Kafka (acknowledged records), Kafka → job (offsets the job's
+source committed at its checkpoints), job → archive (rows committed in
 PostgreSQL) and alerts published — plus the job's backlog: records in the
 topic not yet archived. A step is sustained when the producer got the
 offered rate acknowledged and the backlog stayed bounded; the ramp stops at
@@ -19,7 +19,7 @@ from typing import Any
 from fraudstream.bench import report
 from fraudstream.bench.loadgen import LoadShape, PacedProducer, TransactionFactory
 from fraudstream.bench.metrics import judge_step
-from fraudstream.bench.probes import Archive, Offsets, flink_job_metrics
+from fraudstream.bench.probes import Archive, CommittedOffsets, Offsets
 from fraudstream.bench.resources import ResourceSampler, machine
 from fraudstream.bench.session import Pipeline
 
@@ -47,14 +47,16 @@ class _Stages:
         self.tx_offsets = Offsets(pipe.settings, pipe.settings.topic_transactions)
         self.alert_offsets = Offsets(pipe.settings, pipe.settings.topic_alerts)
         self.archive = Archive(pipe.settings, pipe.bank_id)
+        self.source = (
+            CommittedOffsets(pipe.settings, pipe.settings.topic_transactions, pipe.job.name)
+            if pipe.job
+            else None
+        )
 
     def read(self) -> dict[str, Any]:
         in_kafka = self.tx_offsets.end()
         archived = self.archive.transactions()
-        source = None
-        if self.pipe.job is not None:
-            metrics = flink_job_metrics(self.pipe.settings, self.pipe.job.job_id)
-            source = metrics.get("source_records")
+        source = self.source.read() if self.source is not None else None
         return {
             "at": time.monotonic(),
             "in_kafka": in_kafka,
@@ -68,6 +70,8 @@ class _Stages:
         self.tx_offsets.close()
         self.alert_offsets.close()
         self.archive.close()
+        if self.source is not None:
+            self.source.close()
 
 
 def _rate(end: dict[str, Any], start: dict[str, Any], key: str, seconds: float) -> float | None:
@@ -227,7 +231,7 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
             [
                 "offered tx/s",
                 "producer→Kafka acked/s",
-                "Kafka→job read/s",
+                "Kafka→job committed/s",
                 "job→archive rows/s",
                 "alerts/s",
                 "max backlog (s of traffic)",
