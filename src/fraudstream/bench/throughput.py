@@ -22,10 +22,12 @@ from fraudstream.bench.metrics import judge_step
 from fraudstream.bench.probes import Archive, CommittedOffsets, Offsets
 from fraudstream.bench.resources import ResourceSampler, machine
 from fraudstream.bench.session import Pipeline
+from fraudstream.records import MAX_AMOUNT
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RATES = (1000, 2000, 5000, 10000, 20000, 50000)
+ALERT_EVERY = 500
 SHORT_RATES = (200, 1000)
 
 
@@ -80,9 +82,23 @@ def _rate(end: dict[str, Any], start: dict[str, Any], key: str, seconds: float) 
     return round(float(end[key] - start[key]) / seconds, 1)
 
 
+def _alert_amount(pipe: Pipeline) -> float:
+    from fraudstream.bench.latency import high_amount_limit
+
+    try:
+        rule = high_amount_limit(pipe.rules)
+    except Exception:  # no catalogue: the load simply carries no designed alerts
+        return 9_999.0
+    return round(min(MAX_AMOUNT / 2, rule[1] * 2 + 1), 2) if rule else 9_999.0
+
+
 def run(pipe: Pipeline, options: ThroughputOptions) -> dict[str, Any]:
     job_ok = pipe.job is not None
-    shape = LoadShape(bank_id=pipe.bank_id)
+    # One transaction in ALERT_EVERY is above the high-amount limit, so the
+    # alerts path carries traffic too.
+    shape = LoadShape(
+        bank_id=pipe.bank_id, alert_every=ALERT_EVERY, alert_amount=_alert_amount(pipe)
+    )
     producer = PacedProducer(
         pipe.settings, pipe.settings.topic_transactions, TransactionFactory(shape)
     )
