@@ -117,13 +117,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(
         f"checkpoints {info.checkpoints_completed} completed, {info.checkpoints_failed} failed{age}"
     )
-    print(f"records in {info.records_in}")
-    for v in info.vertices:
-        name = v.name if len(v.name) <= 70 else v.name[:67] + "..."
-        print(
-            f"  {v.status:<9} x{v.parallelism} "
-            f"in {v.read_records:>10} out {v.write_records:>10}  {name}"
-        )
+    print(f"records in  {info.records_in}")
+    for sink, count in sorted(info.records_out.items()):
+        print(f"  out {sink:<16} {count}")
     return 0
 
 

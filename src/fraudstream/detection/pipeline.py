@@ -26,7 +26,6 @@ from fraudstream.detection.validation import quote
 
 SOURCE: Final = "tx_source"
 FIELDS: Final = "tx_fields"
-CHECKED: Final = "tx_checked"
 VALID: Final = "tx_valid"
 REJECTED: Final = "tx_rejected"
 RULES_VIEW: Final = "transactions_view"
@@ -197,9 +196,8 @@ def build(settings: Settings, catalogue: Catalogue) -> JobSql:
     setup = [
         source_ddl(settings),
         f"CREATE TEMPORARY VIEW {FIELDS} AS {validation.fields_sql(SOURCE)}",
-        f"CREATE TEMPORARY VIEW {CHECKED} AS {validation.checked_sql(FIELDS)}",
-        f"CREATE TEMPORARY VIEW {VALID} AS {validation.valid_sql(CHECKED, key)}",
-        f"CREATE TEMPORARY VIEW {REJECTED} AS {validation.rejected_sql(CHECKED)}",
+        f"CREATE TEMPORARY VIEW {VALID} AS {validation.valid_sql(FIELDS, key)}",
+        f"CREATE TEMPORARY VIEW {REJECTED} AS {validation.rejected_sql(FIELDS)}",
         f"CREATE TEMPORARY VIEW {RULES_VIEW} AS "
         f"SELECT {', '.join(RULES_VIEW_COLUMNS)} FROM {VALID}",
         *ddl(catalogue, settings),

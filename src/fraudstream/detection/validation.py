@@ -14,7 +14,8 @@ Differences from the Python validator, by necessity of SQL:
   last valid day instead of being rejected;
 * ``future_timestamp`` compares with the Kafka record timestamp rather than
   the wall clock, so a replay classifies a record the same way as the first run;
-* ``merchant`` blank check trims spaces only.
+* ``merchant`` blank check trims spaces only;
+* an amount that rounds to 0.00 is rejected (the archive keeps cents).
 """
 
 from __future__ import annotations
@@ -164,7 +165,12 @@ def redact_payload_expr(payload: str = "payload") -> str:
 
 
 def fields_sql(raw_view: str) -> str:
-    """Each contract field's wrapped JSON text, extracted once per record."""
+    """Each field extracted once per record: wrapped JSON text, string value, numbers.
+
+    The job shares this view between the valid and the rejected branch, which
+    makes it a block of its own in the plan: the checks below then work on
+    columns instead of re-extracting fields from the payload in every check.
+    """
     columns = [
         "payload",
         "kafka_partition",
@@ -175,11 +181,20 @@ def fields_sql(raw_view: str) -> str:
     ]
     names = (*STRING_FIELDS, "user_id", "amount", *OPTIONAL_STRING_FIELDS)
     columns += [f"{wrapped(name)} AS w_{name}" for name in names]
+    columns += [
+        f"JSON_VALUE({wrapped(name)}, '$[0]') AS s_{name}"
+        for name in (*STRING_FIELDS, *OPTIONAL_STRING_FIELDS)
+    ]
+    for name, kind in (("user_id", "BIGINT"), ("amount", "DOUBLE")):
+        w = wrapped(name)
+        columns.append(f"TRY_CAST(SUBSTR({w}, 2, CHAR_LENGTH({w}) - 2) AS {kind}) AS n_{name}")
+    stamp = "JSON_VALUE(payload, '$.timestamp')"
+    columns.append(f"{timestamp_expr(stamp)} AS ts_parsed")
     return f"SELECT {', '.join(columns)} FROM {raw_view}"
 
 
 def _string(field: str) -> str:
-    return f"JSON_VALUE(w_{field}, '$[0]')"
+    return f"s_{field}"
 
 
 def verdict_expr() -> str:
@@ -230,12 +245,15 @@ def verdict_expr() -> str:
         )
     )
     presence("user_id", f"REGEXP(w_user_id, {quote(_INT_RE)})", "int")
-    user_id = "TRY_CAST(SUBSTR(w_user_id, 2, CHAR_LENGTH(w_user_id) - 2) AS BIGINT)"
+    user_id = "n_user_id"
     checks.append((f"COALESCE({user_id} <= 0, TRUE)", "bad_user_id|user_id must be positive"))
     presence("amount", f"REGEXP(w_amount, {quote(_NUMBER_RE)})", "int/float")
-    amount = "TRY_CAST(SUBSTR(w_amount, 2, CHAR_LENGTH(w_amount) - 2) AS DOUBLE)"
+    amount = "n_amount"
     checks.append((f"COALESCE({amount} <= 0, TRUE)", "bad_amount|amount must be positive"))
     checks.append((f"{amount} > {MAX_AMOUNT}", f"bad_amount|amount above {MAX_AMOUNT}"))
+    # The archive keeps cents (NUMERIC(14, 2) CHECK amount > 0): a positive
+    # amount that rounds to 0.00 would fail the sink and restart the job.
+    checks.append((f"ROUND({amount}, 2) <= 0", "bad_amount|amount rounds to 0.00"))
     string("currency")
     checks.append(
         (f"NOT REGEXP({_string('currency')}, '^[A-Z]{{3}}$')", "bad_currency|not an ISO 4217 code")
@@ -256,7 +274,7 @@ def verdict_expr() -> str:
         )
     )
     string("timestamp")
-    parsed = timestamp_expr(_string("timestamp"))
+    parsed = "ts_parsed"
     checks.append((f"{parsed} IS NULL", "bad_timestamp|not ISO-8601 with a UTC offset"))
     checks.append(
         (
@@ -282,39 +300,34 @@ def verdict_expr() -> str:
 
 def checked_sql(fields_view: str) -> str:
     """Every record with its verdict (NULL when valid)."""
-    return (
-        "SELECT payload, kafka_partition, kafka_offset, kafka_ts, event_time, proc_time, "
-        f"w_transaction_id, w_bank_id, w_payment_system, w_card_number, w_user_id, w_amount, "
-        f"w_currency, w_merchant, w_country, w_merchant_category, w_channel, "
-        f"{verdict_expr()} AS verdict FROM {fields_view}"
-    )
+    return f"SELECT *, {verdict_expr()} AS verdict FROM {fields_view}"
 
 
-def valid_sql(checked_view: str, token_key: str) -> str:
+def valid_sql(fields_view: str, token_key: str) -> str:
     """Valid transactions in the shape of the rules contract (no card number)."""
     card = _string("card_number")
     return f"""
-    SELECT {_string("transaction_id")} AS transaction_id,
-           {_string("bank_id")} AS bank_id,
-           {_string("payment_system")} AS payment_system,
+    SELECT s_transaction_id AS transaction_id,
+           s_bank_id AS bank_id,
+           s_payment_system AS payment_system,
            {mask_expr(card)} AS card_masked,
            {token_expr(card, token_key)} AS card_token,
-           CAST(SUBSTR(w_user_id, 2, CHAR_LENGTH(w_user_id) - 2) AS BIGINT) AS user_id,
-           CAST(SUBSTR(w_amount, 2, CHAR_LENGTH(w_amount) - 2) AS DOUBLE) AS amount,
-           {_string("currency")} AS currency,
-           {_string("merchant")} AS merchant,
-           {_string("country")} AS country,
+           n_user_id AS user_id,
+           n_amount AS amount,
+           s_currency AS currency,
+           s_merchant AS merchant,
+           s_country AS country,
            event_time,
-           {_string("merchant_category")} AS merchant_category,
-           {_string("channel")} AS channel,
+           s_merchant_category AS merchant_category,
+           s_channel AS channel,
            proc_time,
            kafka_ts
-    FROM {checked_view}
-    WHERE verdict IS NULL
+    FROM {fields_view}
+    WHERE ({verdict_expr()}) IS NULL
     """
 
 
-def rejected_sql(checked_view: str) -> str:
+def rejected_sql(fields_view: str) -> str:
     """Invalid records: reason, detail, redacted payload and source position."""
     return f"""
     SELECT SPLIT_INDEX(verdict, '|', 0) AS reason,
@@ -323,6 +336,6 @@ def rejected_sql(checked_view: str) -> str:
            kafka_partition AS source_partition,
            kafka_offset AS source_offset,
            kafka_ts
-    FROM {checked_view}
+    FROM ({checked_sql(fields_view)})
     WHERE verdict IS NOT NULL
     """
