@@ -43,6 +43,30 @@ def root_cause(exc: BaseException) -> str:
     return text.removeprefix("Caused by: ")[:500]
 
 
+def fitting_parallelism(settings: Settings, jobs: int) -> int:
+    """The job parallelism that lets ``jobs`` bench jobs start in the free task slots.
+
+    The live detection job may hold slots of the same cluster; the bench runs
+    next to it with a lower parallelism rather than waiting for slots forever.
+    """
+    wanted = getattr(settings, "detection_parallelism", None) or settings.flink_parallelism
+    try:
+        response = requests.get(f"{settings.flink_rest}/overview", timeout=5)
+        response.raise_for_status()
+        free = int(response.json().get("slots-available", 0))
+    except (requests.RequestException, ValueError) as exc:
+        raise JobUnavailable(f"Flink REST at {settings.flink_rest} not reachable: {exc}") from exc
+    fitting = min(wanted, free // jobs)
+    if fitting < 1:
+        raise JobUnavailable(
+            f"{free} free task slot(s) on the Flink cluster, the bench needs {jobs}: "
+            "stop a running job or add a TaskManager"
+        )
+    if fitting < wanted:
+        log.info("bench job parallelism %d (of %d) to fit %d free slots", fitting, wanted, free)
+    return fitting
+
+
 def catalogue_of_pack(pack: str, source: Path | None = None) -> dict[str, Any]:
     """The catalogue (default: the bundled one) reduced to the rules of ``pack``,
     all switched on."""

@@ -248,7 +248,12 @@ def _wait_caught_up(archive: Archive, offsets: Offsets, *, timeout: float) -> No
 
 
 def markdown(result: dict[str, Any], images: list[str]) -> str:
-    lines = ["# Latency", "", report.machine_lines(result["machine"])]
+    lines = [
+        "# Latency",
+        "",
+        report.machine_lines(result["machine"]),
+        report.job_line(result["job"]),
+    ]
     opts = result["options"]
     if not result["job"]["available"]:
         lines.append(

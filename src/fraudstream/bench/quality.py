@@ -256,7 +256,12 @@ def run(pipe: Pipeline, options: QualityOptions) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any], images: list[str]) -> str:
-    lines = ["# Detection quality", "", report.machine_lines(result["machine"])]
+    lines = [
+        "# Detection quality",
+        "",
+        report.machine_lines(result["machine"]),
+        report.job_line(result["job"]),
+    ]
     stream = result.get("stream", {})
     if not stream.get("available"):
         lines.append(f"**Labelled stream: not available** ({stream.get('detail')}).\n")

@@ -95,6 +95,16 @@ def machine_lines(machine: dict[str, Any]) -> str:
     return "Machine: " + ", ".join(parts) + "\n"
 
 
+def job_line(job: dict[str, Any]) -> str:
+    if not job.get("available"):
+        return ""  # each report says what the missing job means for its figures
+    return (
+        f"Job: `{job.get('name')}` ({job.get('rules')}), parallelism {job.get('parallelism')}, "
+        f"checkpoint interval {job.get('checkpoint_interval_ms')} ms, watermark bound "
+        f"{job.get('watermark_ms')} ms; running {job.get('start_seconds')} s after submission.\n"
+    )
+
+
 def save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)

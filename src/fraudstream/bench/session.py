@@ -52,6 +52,7 @@ class Pipeline:
                 self.settings, "detection_checkpoint_interval_ms", None
             ),
             "watermark_ms": getattr(self.settings, "detection_watermark_ms", None),
+            "parallelism": getattr(self.settings, "detection_parallelism", None),
         }
 
 
@@ -129,6 +130,9 @@ def pipeline(
         if submit_job:
             started = time.monotonic()
             try:
+                parallelism = jobs.fitting_parallelism(settings, 2 if baseline_pack else 1)
+                settings = settings.model_copy(update={"detection_parallelism": parallelism})
+                pipe.settings = settings
                 pipe.job = jobs.submit(settings, name=f"bench-{run_id}", rules=rules, wait=False)
             except jobs.JobUnavailable as exc:
                 pipe.job_missing = str(exc)

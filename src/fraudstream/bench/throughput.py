@@ -218,7 +218,12 @@ def _drain(stages: _Stages, timeout: float) -> float | None:
 
 
 def markdown(result: dict[str, Any], images: list[str]) -> str:
-    lines = ["# Throughput", "", report.machine_lines(result["machine"])]
+    lines = [
+        "# Throughput",
+        "",
+        report.machine_lines(result["machine"]),
+        report.job_line(result["job"]),
+    ]
     if not result["job"]["available"]:
         lines.append(
             f"**Detection job: not available** ({result['job']['detail']}); "
