@@ -234,6 +234,13 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
         f"(highest acknowledged by Kafka: {report.fmt(result['max_acked_rate'])} tx/s; "
         f"each step {result['options']['step_seconds']:.0f} s).\n"
     )
+    steps = result["steps"]
+    if steps and not steps[-1]["sustained"]:
+        lines.append(
+            f"The ramp stopped at {steps[-1]['offered_rate']} tx/s: {steps[-1]['verdict']}.\n"
+        )
+    elif steps:
+        lines.append("Every offered rate was sustained: the ramp did not reach the limit.\n")
     rows = [
         [
             s["offered_rate"],
