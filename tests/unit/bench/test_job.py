@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import requests
 import yaml
 
-from fraudstream.bench.job import catalogue_of_pack, root_cause
+from fraudstream.bench.job import JobUnavailable, catalogue_of_pack, fitting_parallelism, root_cause
 from fraudstream.bench.session import run_settings
 from fraudstream.config import Settings
 from fraudstream.detection.rules import load_catalogue, parse_catalogue
@@ -43,3 +45,28 @@ def test_run_settings_use_their_own_topics() -> None:
     assert len(names) == 4
     assert all(name.startswith("bench-abc-") for name in names)
     assert base.topic_transactions not in names
+
+
+class _Overview:
+    def __init__(self, free: int) -> None:
+        self.free = free
+
+    def raise_for_status(self) -> None:
+        pass
+
+    def json(self) -> dict[str, int]:
+        return {"slots-available": self.free}
+
+
+@pytest.mark.parametrize(("free", "jobs", "expected"), [(8, 1, 3), (3, 2, 1), (4, 2, 2), (2, 1, 2)])
+def test_parallelism_fits_the_free_slots(
+    monkeypatch: pytest.MonkeyPatch, free: int, jobs: int, expected: int
+) -> None:
+    monkeypatch.setattr(requests, "get", lambda *a, **k: _Overview(free))
+    assert fitting_parallelism(Settings(flink_parallelism=3), jobs) == expected
+
+
+def test_no_free_slot_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(requests, "get", lambda *a, **k: _Overview(1))
+    with pytest.raises(JobUnavailable, match="free task slot"):
+        fitting_parallelism(Settings(), 2)
