@@ -134,12 +134,13 @@ class DetectionRun:
             )
         ]
 
-    def rejected(self) -> dict[int, str]:
+    def rejected(self) -> list[str]:
+        """Reasons of the rejected records of this run's topic, one per record."""
         rows = self.query(
-            "SELECT source_offset, reason FROM rejected_records WHERE source_topic = %s",
+            "SELECT reason FROM rejected_records WHERE source_topic = %s",
             self.settings.topic_transactions,
         )
-        return {int(r[0]): r[1] for r in rows}
+        return [r[0] for r in rows]
 
     def wait(self, check: Callable[[], bool], what: str, timeout: float = 90) -> None:
         procs.wait_until(check, timeout=timeout, component="detection job", what=what)
