@@ -193,7 +193,7 @@ def _quality(args: argparse.Namespace) -> int:
         per_scenario=args.scenarios or (3 if args.short else 20),
         rate=args.rate or 2000.0,
         baseline=not args.no_baseline,
-        settle_seconds=20.0 if args.short else 45.0,
+        settle_seconds=20.0 if args.short else 90.0,
     )
     args.argv_echo = _echo(args, "quality")
     return _execute(
