@@ -138,6 +138,14 @@ def _execute(
     from fraudstream.bench import report, session
     from fraudstream.config import load_settings
 
+    if args.rules is not None:
+        from fraudstream.cli import UserError
+        from fraudstream.detection.rules import CatalogueError, load_catalogue
+
+        try:
+            load_catalogue(args.rules)
+        except CatalogueError as exc:
+            raise UserError(str(exc)) from exc
     settings = load_settings()
     run_dir = report.RunDir.create(args.results_dir, kind)
     log.info("bench %s: results in %s", kind, run_dir.path)
