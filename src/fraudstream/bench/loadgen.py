@@ -145,6 +145,7 @@ class PacedProducer:
         self.on_ack = on_ack
         self.track = track or (lambda alert: False)
         self.exhausted = False
+        self._untracked = self._delivered(None)
 
     def _delivered(self, tx_id: str | None) -> Callable[[KafkaError | None, Message], None]:
         def callback(err: KafkaError | None, msg: Message) -> None:
@@ -167,8 +168,7 @@ class PacedProducer:
         except StopIteration:
             self.exhausted = True
             return False
-        tracked = self.track(alert)
-        callback = self._delivered(tx_id if tracked else None)
+        callback = self._delivered(tx_id) if self.track(alert) else self._untracked
         while True:
             try:
                 self.producer.produce(self.topic, value=value, key=key, on_delivery=callback)
