@@ -125,10 +125,12 @@ def plot_throughput(steps: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     ):
         values = [s.get(key) for s in steps]
         if any(v is not None for v in values):
-            ax.plot(offered, [v or 0 for v in values], marker="o", label=label)
+            # Log scale: a zero rate is drawn at the floor.
+            ax.plot(offered, [max(v or 0, 0.1) for v in values], marker="o", label=label)
     ax.plot(offered, offered, linestyle=":", color="grey", label="offered")
     ax.set_xscale("log")
-    ax.set_yscale("symlog")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.1)
     ax.set_xlabel("offered rate (tx/s)")
     ax.set_ylabel("rate (records/s)")
     ax.set_title("Throughput per stage")
