@@ -108,8 +108,7 @@ def submit(
             config[f"{prefix}.path"] = savepoint
             config[f"{prefix}.ignore-unclaimed-state"] = "true"
     env = flinkclient.table_env(settings, remote=True, config=config)
-    for statement in sql.setup:
-        env.execute_sql(statement)
+    sql.apply(env)
     statements = env.create_statement_set()
     for insert in sql.inserts:
         statements.add_insert_sql(insert)

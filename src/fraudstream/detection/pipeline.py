@@ -16,7 +16,7 @@ and the database password, so it is never logged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fraudstream.config import Settings
@@ -53,11 +53,32 @@ ISO_UTC: Final = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
 
 
 @dataclass(frozen=True)
-class JobSql:
-    """Statements to execute in order (tables and views), then the INSERTs of one job."""
+class View:
+    """A temporary view registered from its query as a Table, not as SQL text.
 
-    setup: tuple[str, ...]
+    A view created with ``CREATE VIEW`` is stored as expanded SQL text and
+    parsed again wherever it is used; Flink cannot re-parse its own expansion
+    of MATCH_RECOGNIZE, so views over the rules' query are registered this way.
+    """
+
+    name: str
+    query: str
+
+
+@dataclass(frozen=True)
+class JobSql:
+    """Statements (DDL text or views) to apply in order, then the INSERTs of one job."""
+
+    setup: tuple[str | View, ...]
     inserts: tuple[str, ...]
+
+    def apply(self, env: Any) -> None:
+        """Run the setup on a TableEnvironment."""
+        for statement in self.setup:
+            if isinstance(statement, View):
+                env.create_temporary_view(statement.name, env.sql_query(statement.query))
+            else:
+                env.execute_sql(statement)
 
 
 def _with(options: dict[str, str]) -> str:
@@ -193,18 +214,19 @@ def build(settings: Settings, catalogue: Catalogue) -> JobSql:
     """Every statement of the detection job for ``settings`` and ``catalogue``."""
     key = settings.card_token_key.get_secret_value()
     topic = quote(settings.topic_transactions)
-    setup = [
+    setup: list[str | View] = [
         source_ddl(settings),
-        f"CREATE TEMPORARY VIEW {FIELDS} AS {validation.fields_sql(SOURCE)}",
-        f"CREATE TEMPORARY VIEW {VALID} AS {validation.valid_sql(FIELDS, key)}",
-        f"CREATE TEMPORARY VIEW {REJECTED} AS {validation.rejected_sql(FIELDS)}",
-        f"CREATE TEMPORARY VIEW {RULES_VIEW} AS "
-        f"SELECT {', '.join(RULES_VIEW_COLUMNS)} FROM {VALID}",
+        View(FIELDS, validation.fields_sql(SOURCE)),
+        View(VALID, validation.valid_sql(FIELDS, key)),
+        View(REJECTED, validation.rejected_sql(FIELDS)),
+        View(RULES_VIEW, f"SELECT {', '.join(RULES_VIEW_COLUMNS)} FROM {VALID}"),
         *ddl(catalogue, settings),
-        f"CREATE TEMPORARY VIEW {RULE_ALERTS} AS {alerts_sql(catalogue, RULES_VIEW, settings)}",
-        f"CREATE TEMPORARY VIEW {ALERTS} AS SELECT "
-        "MD5(CONCAT(rule_id, ':', transaction_id)) AS alert_id, "
-        f"{', '.join(ALERT_COLUMNS)}, CURRENT_TIMESTAMP AS detected_at FROM {RULE_ALERTS}",
+        View(RULE_ALERTS, alerts_sql(catalogue, RULES_VIEW, settings)),
+        View(
+            ALERTS,
+            "SELECT MD5(CONCAT(rule_id, ':', transaction_id)) AS alert_id, "
+            f"{', '.join(ALERT_COLUMNS)}, CURRENT_TIMESTAMP AS detected_at FROM {RULE_ALERTS}",
+        ),
         jdbc_sink_ddl(
             "transactions_pg",
             "transactions",

@@ -36,7 +36,7 @@ def _settings(**overrides: object) -> Settings:
 
 def test_topics_and_addresses_come_from_settings() -> None:
     sql = pipeline.build(_settings(), CATALOGUE)
-    text = "\n".join(sql.setup)
+    text = "\n".join(str(s) for s in sql.setup)
     assert "'topic' = 'tx-in'" in text
     assert "'topic' = 'alerts-out'" in text
     assert "'topic' = 'dlq-out'" in text
@@ -60,14 +60,16 @@ def test_source_starts_from_committed_offsets_else_earliest() -> None:
 
 def test_sinks_are_upserts_and_at_least_once() -> None:
     sql = pipeline.build(_settings(), CATALOGUE)
-    text = "\n".join(sql.setup)
+    text = "\n".join(str(s) for s in sql.setup)
     assert "PRIMARY KEY (transaction_id) NOT ENFORCED" in text
     assert "PRIMARY KEY (alert_id) NOT ENFORCED" in text
     assert "PRIMARY KEY (source_topic, source_partition, source_offset) NOT ENFORCED" in text
     assert text.count("'sink.delivery-guarantee' = 'at-least-once'") == 2
     assert len(sql.inserts) == 5
-    alerts_view = next(s for s in sql.setup if f"VIEW {pipeline.ALERTS} " in s)
-    assert "MD5(CONCAT(rule_id, ':', transaction_id)) AS alert_id" in alerts_view
+    alerts_view = next(
+        s for s in sql.setup if isinstance(s, pipeline.View) and s.name == pipeline.ALERTS
+    )
+    assert "MD5(CONCAT(rule_id, ':', transaction_id)) AS alert_id" in alerts_view.query
 
 
 def test_card_number_reaches_no_sink() -> None:
