@@ -42,8 +42,8 @@ class JobInfo:
     duration_ms: int
 
 
-def _get(settings: Settings, path: str) -> Any:
-    response = requests.get(f"{settings.flink_rest}{path}", timeout=_TIMEOUT)
+def _get(settings: Settings, path: str, params: dict[str, str] | None = None) -> Any:
+    response = requests.get(f"{settings.flink_rest}{path}", params=params, timeout=_TIMEOUT)
     response.raise_for_status()
     return response.json()
 
@@ -223,7 +223,8 @@ def _record_counts(settings: Settings, job_id: str, vertex_id: str) -> dict[str,
     ]
     if not wanted:
         return {}
-    values = _get(settings, f"{base}?get={','.join(wanted)}&agg=sum")
+    # Metric ids contain brackets: they must be URL-encoded.
+    values = _get(settings, base, {"get": ",".join(wanted), "agg": "sum"})
     return {m["id"]: int(float(m.get("sum", 0))) for m in values}
 
 
