@@ -44,14 +44,13 @@ from fraudstream.simulator.population import (
     travel_hours,
 )
 from fraudstream.simulator.rows import FAST_TEMPLATE, Label, Row, epoch, to_transaction
-from fraudstream.simulator.tables import Tables, is_awake
+from fraudstream.simulator.tables import Tables
 
 DEFAULT_FRAUD_RATE = 0.002
 CHUNK = 1024
 # Per purchase of a traveller: chance to set off abroad, and to head home.
 DEPART_P = 0.02
 RETURN_P = 0.05
-AWAKE_SHARE = 0.9  # purchases made within the user's active hours
 AMOUNT_SIGMA = 0.45  # log-normal spread of amounts around the typical one
 MIN_AMOUNT, MAX_LEGIT_AMOUNT = 0.5, 3000.0
 
@@ -76,10 +75,11 @@ class _BankClock:
     bank: Bank
     everyone: Any  # np.ndarray of global user indexes
     victims: Any  # the same, stay-at-home users only (scenario victims)
-    awake: list[Any]  # by UTC hour: users within their active hours
     step: float
     next_time: float
     slots: int = 0
+    deck: Any = None  # np.ndarray: this round's order of users
+    dealt: int = 0  # users of the deck already dealt
 
 
 @dataclass(slots=True)
@@ -145,16 +145,12 @@ class Generator:
                 continue
             index = np.arange(first, first + len(users))
             victims = np.array([i for i, u in zip(index, users, strict=True) if not u.traveller])
-            pools = []
-            for hour in range(24):
-                up = np.array([i for i, u in zip(index, users, strict=True) if is_awake(u, hour)])
-                pools.append(up if len(up) else index)
             rate = (self.clock_rates or {}).get(bank.bank_id, bank.rate) / self.parts
             step = 1.0 / rate
             # Stagger the banks so their first records do not share a timestamp.
             first_time = self.start + self._rng.random() * step
             self._clocks.append(
-                _BankClock(bank, index, victims if len(victims) else index, pools, step, first_time)
+                _BankClock(bank, index, victims if len(victims) else index, step, first_time)
             )
         if not self._clocks:
             raise ValueError("no users to simulate")
@@ -232,21 +228,31 @@ class Generator:
             clock.slots += k
         return times, which
 
+    def _deal(self, clock: _BankClock, count: int) -> Any:
+        """The next ``count`` users of ``clock``'s deck, reshuffling each round."""
+        out = []
+        while count > 0:
+            if clock.deck is None or clock.dealt >= len(clock.deck):
+                clock.deck = self._np.permutation(clock.everyone)
+                clock.dealt = 0
+            take = min(count, len(clock.deck) - clock.dealt)
+            out.append(clock.deck[clock.dealt : clock.dealt + take])
+            clock.dealt += take
+            count -= take
+        return np.concatenate(out)
+
     def _chunk(self) -> list[tuple[Row, Label | None]]:
         times, which = self._slots()
         g, tb = self._np, self._tables
         u = g.random((7, CHUNK))
         users = np.empty(CHUNK, dtype=np.int64)
-        hours = (times // 3600.0).astype(np.int64) % 24
-        keys = which * 24 + hours
-        for key in np.unique(keys).tolist():
-            clock = self._clocks[key // 24]
-            here = keys == key
-            awake = here & (u[0] < AWAKE_SHARE)
-            pool = clock.awake[key % 24]
-            users[awake] = pool[(u[1][awake] * len(pool)).astype(np.int64)]
-            rest = here & ~awake
-            users[rest] = clock.everyone[(u[1][rest] * len(clock.everyone)).astype(np.int64)]
+        # Each bank deals its users like a shuffled deck: every user once per
+        # round (N users / rate seconds), in a fresh random order each round.
+        # Independent draws would give some cards several purchases a minute
+        # by chance and make honest customers look like velocity fraud.
+        for index in np.unique(which).tolist():
+            here = np.flatnonzero(which == index)
+            users[here] = self._deal(self._clocks[index], len(here))
         merchant = tb.m_off[users] + (u[2] * tb.m_cnt[users]).astype(np.int64)
         spread = g.lognormal(0.0, AMOUNT_SIGMA, CHUNK)
         amount = np.round(np.clip(tb.typical[merchant] * spread, MIN_AMOUNT, MAX_LEGIT_AMOUNT), 2)

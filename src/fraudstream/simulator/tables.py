@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fraudstream.simulator.population import CATEGORIES, COUNTRIES, User, json_str
+from fraudstream.simulator.population import CATEGORIES, User, json_str
 from fraudstream.simulator.rows import CARD_PART
-
-
-def is_awake(user: User, utc_hour: int) -> bool:
-    """Whether ``user`` is within their active hours at ``utc_hour``."""
-    local = (utc_hour + COUNTRIES[user.home].utc_offset) % 24
-    return user.active_from <= local < user.active_to
 
 
 class Tables:
