@@ -201,7 +201,9 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
             "detection_group_id": f"it-detection-{suffix}",
             "detection_parallelism": 1,
             "detection_checkpoint_interval_ms": 2000,
+            # Own folder for the remembered savepoint; the jars stay shared.
             "home": settings.home / "it-detection" / suffix,
+            "jvm_dir": settings.jvm_home,
         }
     )
     _create_topics(

@@ -114,8 +114,11 @@ def test_stream_end_to_end(run: DetectionRun) -> None:
         big[0]["transaction_id"],
     )
     assert rows[0][0] == "401288******1881" and len(rows[0][1]) == 64
+    # REST metrics are refreshed every few seconds, so wait for the counters.
+    total = len(run.tx.sent) + len(malformed)
+    run.wait(lambda: job.status(run.settings, run.job_id or "").records_in >= total, "records_in")
     status = job.status(run.settings, run.job_id or "")
-    assert status.state == "RUNNING" and status.records_in >= len(run.tx.sent)
+    assert status.state == "RUNNING" and status.records_out["transactions_pg"] >= len(run.tx.sent)
 
 
 def test_stop_with_savepoint_and_resume_loses_and_repeats_nothing(run: DetectionRun) -> None:
