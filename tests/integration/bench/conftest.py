@@ -59,9 +59,16 @@ def run_bench(
         runs = sorted(results.glob(f"*-{kind}"))
         assert len(runs) == 1, f"expected one run folder, found {runs}"
         result = json.loads((runs[0] / "result.json").read_text())
-        # Every job the run submitted was cancelled on the way out.
-        mine = [j for j in _jobs(bench_env) if j["jid"] not in before]
-        assert all(j["state"] in ("CANCELED", "CANCELLING") for j in mine), mine
+        # Every job the run submitted was cancelled on the way out (others may
+        # share the cluster: only the run's own job names count).
+        name = result["job"]["name"]
+        mine = [
+            (j["name"], j["state"])
+            for j in _jobs(bench_env)
+            if j["jid"] not in before and j["name"] in (name, f"{name}-baseline")
+        ]
+        assert mine, "the run's job is not on the cluster"
+        assert all(state in ("CANCELED", "CANCELLING") for _, state in mine), mine
         return code, result, runs[0]
 
     return run
