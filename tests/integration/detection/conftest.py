@@ -221,3 +221,19 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
         active = job.active_job(run_settings)
         if active is not None:
             job.cancel(run_settings, active.job_id)
+            job.wait_terminal(run_settings, active.job_id)
+        # The archive may be a shared one: remove exactly what this run wrote.
+        ids = list(the_run.tx.sent)
+        the_run.query("DELETE FROM alerts WHERE transaction_id = ANY(%s) RETURNING 1", ids)
+        the_run.query("DELETE FROM transactions WHERE transaction_id = ANY(%s) RETURNING 1", ids)
+        the_run.query(
+            "DELETE FROM rejected_records WHERE source_topic = %s RETURNING 1",
+            run_settings.topic_transactions,
+        )
+        names = [
+            run_settings.topic_transactions,
+            run_settings.topic_alerts,
+            run_settings.topic_dlq,
+        ]
+        for future in admin.delete_topics(names).values():
+            future.result()
