@@ -149,8 +149,13 @@ def _execute(
     settings = load_settings()
     run_dir = report.RunDir.create(args.results_dir, kind)
     log.info("bench %s: results in %s", kind, run_dir.path)
-    with session.pipeline(settings, keep=args.keep, rules=args.rules, **pipeline_kw) as pipe:
-        result = body(pipe)
+    try:
+        with session.pipeline(settings, keep=args.keep, rules=args.rules, **pipeline_kw) as pipe:
+            result = body(pipe)
+    except Exception as exc:
+        # Leave a trace of the failed run next to the successful ones.
+        run_dir.write_json({"kind": kind, "error": f"{type(exc).__name__}: {exc}"})
+        raise
     result["short"] = bool(args.short)
     result["started"] = run_dir.started.isoformat()
     result["command"] = "fraudstream bench " + " ".join(args.argv_echo)
