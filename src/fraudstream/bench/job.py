@@ -172,11 +172,23 @@ def wait_running(settings: Settings, handle: JobHandle, timeout: float = RUNNING
     raise JobUnavailable(f"job {handle.name} not running after {timeout:.0f}s")
 
 
-def cancel(settings: Settings, handle: JobHandle) -> None:
+def cancel(settings: Settings, handle: JobHandle, *, timeout: float = 30.0) -> None:
+    """Cancel the job and wait (bounded) until it has ended, so that no sink
+    writes after the caller removes the run's rows."""
     try:
         requests.patch(
             f"{settings.flink_rest}/jobs/{handle.job_id}", params={"mode": "cancel"}, timeout=10
         ).raise_for_status()
-        log.info("cancelled job %s (%s)", handle.name, handle.job_id)
     except requests.RequestException as exc:
         log.warning("could not cancel job %s: %s", handle.job_id, exc)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if state(settings, handle) in ("CANCELED", "FAILED", "FINISHED"):
+                log.info("cancelled job %s (%s)", handle.name, handle.job_id)
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    log.warning("job %s still not ended %.0fs after cancel", handle.job_id, timeout)
