@@ -66,6 +66,19 @@ def luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
+def luhn_check_digit(partial: str) -> str:
+    """The digit that makes ``partial + digit`` pass the Luhn checksum."""
+    total = 0
+    for index, char in enumerate(reversed(partial)):
+        digit = ord(char) - 48
+        if index % 2 == 0:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return str((10 - total % 10) % 10)
+
+
 def network_of(number: str) -> str | None:
     """The payment network a card number belongs to by its prefix and length."""
     if len(number) == 16 and number[0] == "4":

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, Message, Producer
 
 from fraudstream.config import Settings
+from fraudstream.records import luhn_check_digit
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +31,10 @@ CURRENCIES = {"US": "USD", "GB": "GBP", "CA": "CAD", "PL": "PLN", "SE": "SEK", "
 MERCHANTS = ("Acme Grocery", "Northwind Fuel", "Contoso Books", "Fabrikam Cafe", "Globex Online")
 
 
-def luhn_digit(body: str) -> str:
-    """The check digit that makes ``body + digit`` pass the Luhn checksum."""
-    total = 0
-    for index, char in enumerate(reversed(body)):
-        digit = ord(char) - 48
-        if index % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return str((10 - total % 10) % 10)
-
-
 def card_number(index: int) -> str:
     """A valid VISA number derived from ``index`` (stable: same index, same card)."""
     body = f"4{index % 10**14:014d}"
-    return body + luhn_digit(body)
+    return body + luhn_check_digit(body)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from fraudstream.records import luhn_check_digit
+
 
 @dataclass(frozen=True, slots=True)
 class Country:
@@ -162,19 +164,6 @@ class User:
     active_to: int  # local hour, exclusive
     traveller: bool
     online_share: float
-
-
-def luhn_check_digit(partial: str) -> str:
-    """The digit that makes ``partial + digit`` pass the Luhn checksum."""
-    total = 0
-    for index, char in enumerate(reversed(partial)):
-        digit = ord(char) - 48
-        if index % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return str((10 - total % 10) % 10)
 
 
 @lru_cache(maxsize=256)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from fraudstream.bench.loadgen import LoadShape, TransactionFactory, card_number, luhn_digit
-from fraudstream.records import luhn_valid, network_of, parse_transaction
+from fraudstream.bench.loadgen import LoadShape, TransactionFactory, card_number
+from fraudstream.records import luhn_check_digit, luhn_valid, network_of, parse_transaction
 
 
 def test_card_numbers_are_valid_visa_and_stable() -> None:
@@ -12,7 +12,7 @@ def test_card_numbers_are_valid_visa_and_stable() -> None:
         assert luhn_valid(number)
         assert network_of(number) == "VISA"
         assert card_number(index) == number
-    assert luhn_digit("7992739871") == "3"
+    assert luhn_check_digit("7992739871") == "3"
 
 
 def test_factory_makes_contract_valid_transactions() -> None:

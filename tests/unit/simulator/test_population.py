@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from fraudstream.records import luhn_valid, network_of
+from fraudstream.records import luhn_check_digit, luhn_valid, network_of
 from fraudstream.simulator.population import (
     bank_iins,
     card_number,
     distance_km,
-    luhn_check_digit,
     make_population,
     make_user,
     travel_hours,
