@@ -53,30 +53,55 @@ def sql(rule: RuleRef, params: TumblingWindowParams, source_view: str, settings:
         reason=reason,
         evidence=json_ids("w_ids"),
     )
-    last_columns = ", ".join(f"l.{c} AS {c}" for c in TRANSACTION_COLUMNS)
     windowed = (
         f"TABLE(TUMBLE(TABLE {source_view}, DESCRIPTOR(event_time), "
         f"{interval(params.window_seconds)}))"
     )
+    last = ",\n           ".join(
+        f"{_of_last(c)} AS {c}" for c in TRANSACTION_COLUMNS if c not in ("user_id", "event_time")
+    )
+    # One window aggregation and nothing else: the window's last transaction
+    # comes from MAX over values prefixed with a sort key, not from joining the
+    # aggregate back to a per-window ranking. Inside the job (views registered
+    # as Tables, reused optimisation blocks) that window join loses the window
+    # properties of its ranking side and the planner fails with a
+    # NullPointerException (RelWindowProperties of "rightWindowProperties").
     return f"""{select}
 FROM (
-  SELECT {last_columns}, a.w_value, a.w_countries, a.w_ids, a.window_start AS w_start
-  FROM (
-    SELECT user_id, window_start, window_end, {value} AS w_value,
-           LISTAGG(DISTINCT country, ',') AS w_countries, {listagg_ids()} AS w_ids
-    FROM {windowed}
-    GROUP BY user_id, window_start, window_end
-  ) AS a
-  JOIN (
-    SELECT * FROM (
-      SELECT *, ROW_NUMBER() OVER (
-        PARTITION BY user_id, window_start, window_end ORDER BY event_time DESC) AS rn
-      FROM {windowed}
-    ) WHERE rn = 1
-  ) AS l
-  ON a.user_id = l.user_id AND a.window_start = l.window_start AND a.window_end = l.window_end
-  WHERE a.w_value > {params.limit}
+  SELECT user_id, window_start AS w_start, {value} AS w_value,
+         LISTAGG(DISTINCT country, ',') AS w_countries, {listagg_ids()} AS w_ids,
+         {last},
+         MAX(event_time) AS event_time
+  FROM {windowed}
+  GROUP BY user_id, window_start, window_end
+  HAVING {value} > {params.limit}
 )"""
+
+
+# Orders a window's transactions by event time, then by id (a tie has no
+# better order); fixed-width time text so string order is time order.
+_LAST_KEY = (
+    "CONCAT(DATE_FORMAT(CAST(event_time AS TIMESTAMP(3)), 'yyyy-MM-dd HH:mm:ss.SSS'), "
+    "transaction_id)"
+)
+
+
+def _of_last(column: str) -> str:
+    """The value of ``column`` in the window's last transaction (by ``_LAST_KEY``).
+
+    MAX of key + CHR(1) + value picks the row with the greatest key: no key
+    holds CHR(1) (ids are UUIDs), so a key that is a prefix of another still
+    sorts first. The value is what follows the key and the separator.
+    """
+    if column == "transaction_id":
+        return f"SUBSTRING(MAX({_LAST_KEY}), 24)"
+    text = f"CAST({column} AS STRING)"
+    picked = (
+        f"SUBSTRING(MAX(CONCAT({_LAST_KEY}, CHR(1), {text})), CHAR_LENGTH(MAX({_LAST_KEY})) + 2)"
+    )
+    if column == "amount":
+        return f"CAST({picked} AS DOUBLE)"
+    return picked
 
 
 RULE_TYPE = RuleType(
