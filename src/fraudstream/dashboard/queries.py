@@ -9,7 +9,7 @@ and the next refresh reconnects by itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -17,32 +17,16 @@ import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
+from fraudstream.records import Alert
+
 CONNECT_TIMEOUT: Final = 3
 STATEMENT_TIMEOUT_MS: Final = 15000
 
 Verdict = Literal["confirmed_fraud", "false_positive"]
 VERDICTS: Final[tuple[Verdict, ...]] = ("confirmed_fraud", "false_positive")
 
-ALERT_COLUMNS: Final = (
-    "alert_id",
-    "rule_id",
-    "rule_type",
-    "severity",
-    "score",
-    "reason",
-    "transaction_id",
-    "card_masked",
-    "card_token",
-    "bank_id",
-    "user_id",
-    "amount",
-    "currency",
-    "merchant",
-    "country",
-    "payment_system",
-    "event_time",
-    "detected_at",
-)
+# The alert contract as stored in PostgreSQL; evidence is not shown.
+ALERT_COLUMNS: Final = tuple(f.name for f in fields(Alert) if f.name != "evidence")
 
 
 class ArchiveUnavailable(RuntimeError):

@@ -7,27 +7,12 @@ types in the same order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-ALERT_COLUMNS = (
-    "rule_id",
-    "rule_type",
-    "severity",
-    "score",
-    "reason",
-    "transaction_id",
-    "card_masked",
-    "card_token",
-    "bank_id",
-    "user_id",
-    "amount",
-    "currency",
-    "merchant",
-    "country",
-    "payment_system",
-    "event_time",
-    "evidence",
-)
+from fraudstream.records import Alert
+
+# The alert contract less what the job adds (alert_id, detected_at), in order.
+ALERT_COLUMNS = tuple(f.name for f in fields(Alert) if f.name not in ("alert_id", "detected_at"))
 
 # Columns of the transaction an alert is about, copied unchanged from the source view.
 TRANSACTION_COLUMNS = (
