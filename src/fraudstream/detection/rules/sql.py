@@ -74,6 +74,18 @@ def interval(seconds: int) -> str:
     return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}' DAY TO SECOND"
 
 
+def window_input(source_view: str, bound: int) -> str:
+    """``source_view`` as the input of an OVER window whose bound is ``bound``.
+
+    The planner tells OVER windows apart by a digest in which a bound is a
+    reference to a constant, not its value: two rules whose windows differ
+    only in length would share one window (the first one planned). A column
+    computed from the bound gives each window an input of its own.
+    """
+    tag = f"TIMESTAMPADD(SECOND, -{int(bound)}, event_time) AS bound_{int(bound)}"
+    return f"(SELECT *, {tag} FROM {source_view})"
+
+
 def duration(seconds: int) -> str:
     """A window length as a person would say it: 60 -> '60 s', 600 -> '10 min'."""
     if seconds % 3600 == 0:

@@ -24,6 +24,7 @@ from fraudstream.detection.rules.sql import (
     json_id_list,
     number,
     ratio_score,
+    window_input,
 )
 from fraudstream.detection.rules.types.base import Params, RuleType
 
@@ -75,7 +76,7 @@ FROM (
     FROM (
       SELECT *, SUM(amount) OVER w AS w_sum, SUM(amount * amount) OVER w AS w_sq,
              CAST(COUNT(*) OVER w - 1 AS DOUBLE) AS hist_n
-      FROM {source_view}
+      FROM {window_input(source_view, params.history)}
       WINDOW w AS (PARTITION BY card_token ORDER BY event_time
                    ROWS BETWEEN {params.history} PRECEDING AND CURRENT ROW)
     )

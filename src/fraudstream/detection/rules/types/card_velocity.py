@@ -14,6 +14,7 @@ from fraudstream.detection.rules.sql import (
     json_ids,
     listagg_ids,
     ratio_score,
+    window_input,
 )
 from fraudstream.detection.rules.types.base import Params, RuleType, Seconds
 
@@ -43,7 +44,7 @@ def sql(rule: RuleRef, params: CardVelocityParams, source_view: str, settings: S
     return f"""{select}
 FROM (
   SELECT *, COUNT(*) OVER w AS tx_count, {listagg_ids()} OVER w AS window_ids
-  FROM {source_view}
+  FROM {window_input(source_view, params.window_seconds)}
   WINDOW w AS (PARTITION BY card_token ORDER BY event_time
                RANGE BETWEEN {interval(params.window_seconds)} PRECEDING AND CURRENT ROW)
 )

@@ -20,6 +20,7 @@ from fraudstream.detection.rules.sql import (
     json_ids,
     listagg_ids,
     ratio_score,
+    window_input,
 )
 from fraudstream.detection.rules.types.base import Params, RuleType, Seconds
 
@@ -52,7 +53,7 @@ FROM (
     SELECT *, COUNT(DISTINCT country) OVER w AS country_count,
            LISTAGG(DISTINCT country, ',') OVER w AS window_countries,
            {listagg_ids()} OVER w AS window_ids
-    FROM {source_view}
+    FROM {window_input(source_view, params.window_seconds)}
     WINDOW w AS (PARTITION BY card_token ORDER BY event_time
                  RANGE BETWEEN {interval(params.window_seconds)} PRECEDING AND CURRENT ROW)
   )
