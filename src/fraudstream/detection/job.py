@@ -8,6 +8,7 @@ last savepoint taken by ``stop`` is remembered under the runtime folder, so
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any, Final
 import requests
 
 from fraudstream.config import Settings
-from fraudstream.detection import pipeline
+from fraudstream.detection import pipeline, plan
 from fraudstream.detection.rules import load_catalogue
 from fraudstream.platform import flink, flinkclient
 
@@ -107,12 +108,22 @@ def submit(
         for prefix in ("execution.state-recovery", "execution.savepoint"):
             config[f"{prefix}.path"] = savepoint
             config[f"{prefix}.ignore-unclaimed-state"] = "true"
+    from pyflink.table import CompiledPlan, PlanReference  # heavy: only submit needs it
+
     env = flinkclient.table_env(settings, remote=True, config=config)
     sql.apply(env)
     statements = env.create_statement_set()
     for insert in sql.inserts:
         statements.add_insert_sql(insert)
-    result = statements.execute()
+    # Submitted as a compiled plan with content-derived operator ids, so a
+    # savepoint restores each rule's state into the same rule (see plan.py).
+    compiled = json.loads(statements.compile_plan().as_json_string())
+    scope = f"{settings.topic_transactions}|{settings.detection_group_id}"
+    stable = json.dumps(plan.stable_ids(compiled, source_scope=scope))
+    # Built by hand: TableEnvironment.load_plan of PyFlink 2.2 hands the Java
+    # environment to CompiledPlan, whose execute() then fails.
+    loaded = env._j_tenv.loadPlan(PlanReference.from_json_string(stable)._j_plan_reference)
+    result = CompiledPlan(j_compiled_plan=loaded, t_env=env).execute()
     job_id = str(result.get_job_client().get_job_id())
     log.info(
         "submitted %s as job %s (%d rules%s)",

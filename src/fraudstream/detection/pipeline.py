@@ -320,6 +320,10 @@ def job_config(settings: Settings) -> dict[str, str]:
         # otherwise every sink's Calc re-parses and re-validates the payload,
         # and the two alert sinks would see different detected_at values.
         "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+        # Operator uids come from the compiled plan's node ids (job.submit).
+        "table.exec.uid.generation": "PLAN_ONLY",
+        # Chained SQL operators do not keep records they hand on.
+        "pipeline.object-reuse": "true",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
         "restart-strategy.exponential-delay.max-backoff": "30 s",

@@ -108,8 +108,8 @@ class DetectionRun:
         assert self.producer.flush(30) == 0
         return records
 
-    def submit(self, savepoint: str | None = None) -> str:
-        self.job_id = job.submit(self.settings, rules=CATALOGUE, savepoint=savepoint)
+    def submit(self, savepoint: str | None = None, rules: Path = CATALOGUE) -> str:
+        self.job_id = job.submit(self.settings, rules=rules, savepoint=savepoint)
         job.wait_running(self.settings, self.job_id, timeout=180)
         return self.job_id
 

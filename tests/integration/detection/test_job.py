@@ -8,19 +8,33 @@ if the job's state survived it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fraudstream.detection import job
 from fraudstream.platform import procs
 from fraudstream.platform.stack import Stack
 from fraudstream.records import alert_id
 
-from .conftest import CARDS, HIGH_AMOUNT, THRESHOLD, VELOCITY, VELOCITY_LIMIT, DetectionRun
+from .conftest import (
+    CARDS,
+    CATALOGUE,
+    HIGH_AMOUNT,
+    THRESHOLD,
+    VELOCITY,
+    VELOCITY_LIMIT,
+    DetectionRun,
+    fresh_visa,
+)
 
 MALFORMED: list[tuple[str, bytes]] = [
     ("not_json", b"{definitely not json"),
@@ -51,34 +65,66 @@ def _malformed(run: DetectionRun) -> list[tuple[str, bytes]]:
     ]
 
 
-def expected_alerts(run: DetectionRun, velocity_cards: list[str]) -> set[str]:
-    """Alert ids the test catalogue must produce for everything sent so far."""
-    ids = {
-        alert_id(HIGH_AMOUNT, tid)
-        for tid, record in run.tx.sent.items()
-        if record["amount"] > THRESHOLD
-    }
-    for card in velocity_cards:
+def velocity_alerts(run: DetectionRun, rule: str, cards: list[str], limit: int) -> set[str]:
+    """Alert ids of a velocity rule: every transaction of a card after its ``limit``-th."""
+    ids = set()
+    for card in cards:
         ordered = sorted(
             (r for r in run.tx.sent.values() if r["card_number"] == card),
             key=lambda r: r["timestamp"],
         )
-        ids |= {alert_id(VELOCITY, r["transaction_id"]) for r in ordered[VELOCITY_LIMIT:]}
+        ids |= {alert_id(rule, r["transaction_id"]) for r in ordered[limit:]}
     return ids
 
 
-def assert_exact(run: DetectionRun, velocity_cards: list[str]) -> None:
+def expected_alerts(
+    run: DetectionRun,
+    velocity_cards: list[str],
+    threshold: Callable[[str], float] = lambda transaction_id: THRESHOLD,
+) -> set[str]:
+    """Alert ids the test catalogue must produce for everything sent so far."""
+    ids = {
+        alert_id(HIGH_AMOUNT, tid)
+        for tid, record in run.tx.sent.items()
+        if record["amount"] > threshold(tid)
+    }
+    return ids | velocity_alerts(run, VELOCITY, velocity_cards, VELOCITY_LIMIT)
+
+
+def assert_exact(
+    run: DetectionRun, velocity_cards: list[str], expected: set[str] | None = None
+) -> None:
     """Every sent transaction archived once, every expected alert once, nothing else."""
     sent = set(run.tx.sent)
     run.wait(lambda: set(run.archived()) == sent, "every transaction archived")
     archived = run.archived()
     assert len(archived) == len(sent) and set(archived) == sent
-    expected = expected_alerts(run, velocity_cards)
-    run.wait(lambda: {a[0] for a in run.alerts()} >= expected, "every expected alert")
+    if expected is None:
+        expected = expected_alerts(run, velocity_cards)
+    with contextlib.suppress(procs.ReadinessError):  # the assertions below tell what is missing
+        run.wait(lambda: {a[0] for a in run.alerts()} >= expected, "every expected alert")
     alerts = run.alerts()
     assert Counter(a[0] for a in alerts).most_common(1)[0][1] == 1
-    assert {a[0] for a in alerts} == expected
+    got = {a[0] for a in alerts}
+    rule_of = {a[0]: a[1] for a in alerts} | {
+        alert_id(rule, tid): rule for rule in RULES for tid in run.tx.sent
+    }
+    where = {alert_id(rule, tid): tid for rule in RULES for tid in run.tx.sent}
 
+    def described(ids: set[str]) -> list[tuple[str | None, str, float]]:
+        records = [run.tx.sent.get(where.get(a, ""), {}) for a in ids]
+        return [
+            (rule_of.get(a), r.get("card_number", "?"), r.get("amount", 0.0))
+            for a, r in zip(ids, records, strict=True)
+        ]
+
+    assert got == expected, {
+        "extra": described(got - expected),
+        "missing": described(expected - got),
+    }
+
+
+RULES = (HIGH_AMOUNT, VELOCITY, "it-velocity-short")
 
 # The velocity card of each phase; state must carry it across interruptions.
 VELOCITY_CARD = CARDS["VISA"][0]
@@ -175,5 +221,75 @@ def test_taskmanager_killed_job_recovers_without_loss_or_duplicates(
     assert alert_id(VELOCITY, after[0]["transaction_id"]) in {a[0] for a in run.alerts()}
     # Kafka may repeat an alert replayed since the last checkpoint, never lose one.
     expected = expected_alerts(run, [VELOCITY_CARD, RECOVERY_CARD])
+    on_topic = {a["alert_id"] for a in run.read_topic(run.settings.topic_alerts, len(expected))}
+    assert on_topic == expected
+
+
+# The test catalogue after the edits docs/RULES.md documents: a threshold
+# changed (5000 -> 3000) and a rule instance added.
+CHANGED_THRESHOLD = 3000.0
+ADDED = "it-velocity-short"
+ADDED_LIMIT = 2
+
+
+def _changed_catalogue(path: Path) -> Path:
+    catalogue = yaml.safe_load(CATALOGUE.read_text())
+    for rule in catalogue["rules"]:
+        if rule["id"] == HIGH_AMOUNT:
+            rule["params"]["threshold"] = CHANGED_THRESHOLD
+    catalogue["rules"].append(
+        {
+            "id": ADDED,
+            "type": "card_velocity",
+            "severity": "low",
+            "params": {"window_seconds": 600, "limit": ADDED_LIMIT},
+        }
+    )
+    path.write_text(yaml.safe_dump(catalogue))
+    return path
+
+
+def test_changed_catalogue_deploys_through_savepoint(run: DetectionRun, tmp_path: Path) -> None:
+    assert run.job_id is not None
+    job.wait_running(run.settings, run.job_id, timeout=180)
+    card = CARDS["VISA"][3]  # used once so far; 2 more before, 1 while stopped, 1 after
+    newcomer = fresh_visa()  # seen by the added rule only, after the redeploy
+    run.send([run.tx.make(card=card, amount=11.0 + i) for i in range(2)])
+    run.wait(lambda: set(run.archived()) == set(run.tx.sent), "archived before the stop")
+    read_by_old_job = set(run.tx.sent)
+
+    location = job.stop_with_savepoint(run.settings, run.job_id)
+    assert job.wait_terminal(run.settings, run.job_id) == "FINISHED"
+    run.send(
+        [
+            run.tx.make(card=card, amount=30.0),
+            run.tx.make(card=CARDS["VISA"][1], amount=CHANGED_THRESHOLD + 500),
+        ]
+    )
+    run.submit(savepoint=location, rules=_changed_catalogue(tmp_path / "rules.yaml"))
+    now = datetime.now(UTC)
+    run.send(
+        [
+            run.tx.make(card=card, amount=41.0),
+            # Distinct event times: rows sharing one are peers in a RANGE window.
+            *(
+                run.tx.make(card=newcomer, amount=12.0 + i, at=now + timedelta(milliseconds=i))
+                for i in range(ADDED_LIMIT + 1)
+            ),
+        ]
+    )
+    run.ticks()
+
+    # The old threshold for what the old job read, the new one for the rest: a
+    # re-read of the old job's records would alert the 5000.00 boundary record
+    # (and the transactions between 3000 and 5000) under the new threshold.
+    # The card's velocity alert needs the window state carried over.
+    expected = expected_alerts(
+        run,
+        [VELOCITY_CARD, RECOVERY_CARD, card],
+        threshold=lambda tid: THRESHOLD if tid in read_by_old_job else CHANGED_THRESHOLD,
+    )
+    expected |= velocity_alerts(run, ADDED, [newcomer], ADDED_LIMIT)
+    assert_exact(run, [], expected=expected)
     on_topic = {a["alert_id"] for a in run.read_topic(run.settings.topic_alerts, len(expected))}
     assert on_topic == expected

@@ -111,9 +111,12 @@ def sql(rule: RuleRef, params: BlocklistParams, source_view: str, settings: Sett
     select = alert_select(rule, score="1.0", reason=reason, evidence=json_id_list("transaction_id"))
     any_hit = " OR ".join(f"hit_{kind}" for kind in params.kinds)
     join_text = "\n".join(joins)
+    hint = ""
+    if "card_token" in params.kinds:
+        hint = "/*+ LOOKUP('table'='b_card_token', 'shuffle'='true') */ "
     return f"""{select}
 FROM (
-  SELECT s.*, {", ".join(hits)}
+  SELECT {hint}s.*, {", ".join(hits)}
   FROM {source_view} AS s
   {join_text}
 )
