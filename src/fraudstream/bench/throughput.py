@@ -26,6 +26,8 @@ from fraudstream.records import MAX_AMOUNT
 
 log = logging.getLogger(__name__)
 
+DEFAULT_BOUND = 5.0  # seconds of traffic the backlog may reach in a sustained step
+
 DEFAULT_RATES = (1000, 2000, 5000, 10000, 20000, 50000)
 ALERT_EVERY = 500
 SHORT_RATES = (200, 1000)
@@ -114,10 +116,9 @@ def run(pipe: Pipeline, options: ThroughputOptions) -> dict[str, Any]:
         },
         "job": pipe.job_info(),
     }
-    bound = options.lag_bound_seconds
-    if bound is None:
-        interval = pipe.job_info().get("checkpoint_interval_ms") or 5000
-        bound = interval / 1000 + 5.0
+    # The archive sink flushes every 200 ms (or 500 rows), not on checkpoints:
+    # at a rate the job keeps up with, rows are visible within a second.
+    bound = options.lag_bound_seconds if options.lag_bound_seconds is not None else DEFAULT_BOUND
     result["bound_seconds"] = bound
     try:
         with ResourceSampler(pipe.settings) as sampler:
@@ -187,7 +188,9 @@ def _step(
         "producer_failed": producer.stats.failed,
     }
     if job_ok:
-        drained = _drain(stages, bound)
+        # Measured past the bound (a step that falls behind still reports how
+        # long catching up took); the verdict applies the bound.
+        drained = _drain(stages, max(bound, 60.0))
         step["drain_seconds"] = drained
         verdict = judge_step(
             offered_rate=rate,
@@ -275,9 +278,9 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
             f"job's backlog (records in the topic not yet archived, sampled every "
             f"{result['options']['progress_every']:.0f} s) stayed under "
             f"{result['bound_seconds']:.0f} s of traffic, and after the step the archive "
-            f"caught up within that bound. Rates are averaged over the step; the archive "
-            f"commits on checkpoints ({result['job'].get('checkpoint_interval_ms')} ms), so "
-            f"its rate carries that phase noise.\n"
+            f"caught up within that bound. Rates are averaged over the step; the Kafka → job "
+            f"column counts offsets committed on checkpoints "
+            f"({result['job'].get('checkpoint_interval_ms')} ms), so it reads low.\n"
         )
     lines.append("\n## CPU and memory per component (whole run)\n")
     lines.append(report.resources_table(result.get("resources", [])))
