@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -119,7 +120,11 @@ def submit(
     # savepoint restores each rule's state into the same rule (see plan.py).
     compiled = json.loads(statements.compile_plan().as_json_string())
     scope = f"{settings.topic_transactions}|{settings.detection_group_id}"
-    stable = json.dumps(plan.stable_ids(compiled, source_scope=scope))
+    password = urlsplit(settings.dsn).password or ""
+    secrets = [settings.card_token_key.get_secret_value(), password, unquote(password)]
+    if settings.kafka_sasl_password is not None:
+        secrets.append(settings.kafka_sasl_password.get_secret_value())
+    stable = json.dumps(plan.redacted(plan.stable_ids(compiled, source_scope=scope), secrets))
     # Built by hand: TableEnvironment.load_plan of PyFlink 2.2 hands the Java
     # environment to CompiledPlan, whose execute() then fails.
     loaded = env._j_tenv.loadPlan(PlanReference.from_json_string(stable)._j_plan_reference)

@@ -87,3 +87,22 @@ def stable_ids(plan: dict[str, Any], source_scope: str = "") -> dict[str, Any]:
         edge["source"] = new_ids[edge["source"]]
         edge["target"] = new_ids[edge["target"]]
     return result
+
+
+def redacted(plan: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """A copy of ``plan`` whose node descriptions do not contain ``secrets``.
+
+    The descriptions are what the Flink web UI and REST API show of every
+    operator; the card token key and the database password are literals in
+    the job's SQL, so they would appear there. Only descriptions change: the
+    expressions the operators run keep the real values.
+    """
+    result = copy.deepcopy(plan)
+    for node in result["nodes"]:
+        text = node.get("description")
+        if isinstance(text, str):
+            for secret in secrets:
+                if secret:
+                    text = text.replace(secret, "***")
+            node["description"] = text
+    return result

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from fraudstream.detection import job
@@ -165,6 +166,11 @@ def test_stream_end_to_end(run: DetectionRun) -> None:
     run.wait(lambda: job.status(run.settings, run.job_id or "").records_in >= total, "records_in")
     status = job.status(run.settings, run.job_id or "")
     assert status.state == "RUNNING" and status.records_out["transactions_pg"] >= len(run.tx.sent)
+    # What the Flink UI shows of the job names no secret.
+    shown = requests.get(f"{run.settings.flink_rest}/jobs/{run.job_id}/plan", timeout=10).text
+    assert "Calc" in shown
+    assert run.settings.card_token_key.get_secret_value() not in shown
+    assert "CONCAT('***'" in shown
 
 
 def test_stop_with_savepoint_and_resume_loses_and_repeats_nothing(run: DetectionRun) -> None:
