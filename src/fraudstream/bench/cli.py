@@ -1,4 +1,4 @@
-"""Sub-commands of the bench area: ``fraudstream bench throughput|latency|quality``.
+"""Sub-commands of the bench area: ``fraudstream bench throughput|latency|quality|drain``.
 
 Each run submits its own detection job on its own topics, writes
 ``results/<timestamp>-<kind>/`` (result.json, report.md, PNG plots), logs its
@@ -126,6 +126,24 @@ def register(sub: Any) -> None:
     )
     qual.set_defaults(func=_quality)
 
+    drain = kinds.add_parser(
+        "drain",
+        help="how fast the job works through a backlog (its capacity)",
+        description="Produce a backlog into the run's topic, then start the job on it and time "
+        "how fast the archive fills. No producer competes with the job while it is measured.",
+    )
+    common(drain)
+    drain.add_argument(
+        "--transactions",
+        type=int,
+        default=None,
+        help="transactions in the backlog (default 100000, --short 5000)",
+    )
+    drain.add_argument(
+        "--cards", type=int, default=200_000, help="distinct cards in the backlog (default 200000)"
+    )
+    drain.set_defaults(func=_drain)
+
 
 def _execute(
     args: argparse.Namespace,
@@ -216,6 +234,25 @@ def _quality(args: argparse.Namespace) -> int:
         q.markdown,
         q.plots,
         baseline_pack=None if args.no_baseline else q.BASELINE_PACK,
+    )
+
+
+def _drain(args: argparse.Namespace) -> int:
+    from fraudstream.bench import drain as dr
+
+    count = args.transactions or (5000 if args.short else 100_000)
+    if count <= 0 or args.cards <= 0:
+        from fraudstream.cli import UserError
+
+        raise UserError("--transactions and --cards must be positive")
+    options = dr.DrainOptions(
+        transactions=count,
+        cards=args.cards,
+        timeout_seconds=120.0 if args.short else 900.0,
+    )
+    args.argv_echo = _echo(args, "drain")
+    return _execute(
+        args, "drain", lambda p: dr.run(p, options), dr.markdown, dr.plots, submit_job=False
     )
 
 
