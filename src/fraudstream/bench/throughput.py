@@ -37,8 +37,7 @@ SHORT_RATES = (200, 1000)
 class ThroughputOptions:
     rates: tuple[int, ...] = DEFAULT_RATES
     step_seconds: float = 60.0
-    # Backlog bound in seconds of traffic; None: the job's checkpoint interval + 5 s
-    # (the archive commits on checkpoints, so a backlog of one interval is normal).
+    # Backlog bound in seconds of traffic; None: DEFAULT_BOUND.
     lag_bound_seconds: float | None = None
     progress_every: float = 5.0
 

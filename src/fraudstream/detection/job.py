@@ -112,10 +112,7 @@ def submit(
     from pyflink.table import CompiledPlan, PlanReference  # heavy: only submit needs it
 
     env = flinkclient.table_env(settings, remote=True, config=config)
-    sql.apply(env)
-    statements = env.create_statement_set()
-    for insert in sql.inserts:
-        statements.add_insert_sql(insert)
+    statements = sql.statement_set(env)
     # Submitted as a compiled plan with content-derived operator ids, so a
     # savepoint restores each rule's state into the same rule (see plan.py).
     compiled = json.loads(statements.compile_plan().as_json_string())

@@ -80,6 +80,14 @@ class JobSql:
             else:
                 env.execute_sql(statement)
 
+    def statement_set(self, env: Any) -> Any:
+        """Run the setup on ``env``; return a StatementSet holding every INSERT."""
+        self.apply(env)
+        statements = env.create_statement_set()
+        for insert in self.inserts:
+            statements.add_insert_sql(insert)
+        return statements
+
 
 def _with(options: dict[str, str]) -> str:
     return ",\n  ".join(f"{quote(k)} = {quote(v)}" for k, v in options.items())

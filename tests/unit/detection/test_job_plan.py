@@ -23,36 +23,26 @@ from fraudstream.platform.flinkclient import table_env
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_job_with_bundled_catalogue_and_seed_baseline_pack_plans() -> None:
+def _statements(catalogue: Catalogue) -> Any:
+    """The job's statement set for ``catalogue``, planned in-process."""
     settings = Settings(
         card_token_key=SecretStr("unit-key"),
         jvm_dir=REPO_ROOT / ".fraudstream" / "jvm",
     )
+    env = table_env(settings, remote=False, config=pipeline.job_config(settings))
+    return pipeline.build(settings, catalogue).statement_set(env)
+
+
+def test_job_with_bundled_catalogue_and_seed_baseline_pack_plans() -> None:
     catalogue = load_catalogue(packs=("seed-baseline",))
     assert "tumbling_window" in {r.type for r in catalogue.enabled()}
-    sql = pipeline.build(settings, catalogue)
-    env = table_env(settings, remote=False, config=pipeline.job_config(settings))
-    sql.apply(env)
-    statements = env.create_statement_set()
-    for insert in sql.inserts:
-        statements.add_insert_sql(insert)
-    plan = statements.explain()
+    plan = _statements(catalogue).explain()
     assert "WindowAggregate" in plan
     assert "WindowJoin" not in plan
 
 
 def _compiled(catalogue: Catalogue) -> dict[str, Any]:
-    settings = Settings(
-        card_token_key=SecretStr("unit-key"),
-        jvm_dir=REPO_ROOT / ".fraudstream" / "jvm",
-    )
-    sql = pipeline.build(settings, catalogue)
-    env = table_env(settings, remote=False, config=pipeline.job_config(settings))
-    sql.apply(env)
-    statements = env.create_statement_set()
-    for insert in sql.inserts:
-        statements.add_insert_sql(insert)
-    compiled: dict[str, Any] = json.loads(statements.compile_plan().as_json_string())
+    compiled: dict[str, Any] = json.loads(_statements(catalogue).compile_plan().as_json_string())
     return compiled
 
 

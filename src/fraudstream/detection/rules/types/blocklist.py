@@ -87,13 +87,17 @@ def ddl(rule: RuleRef, params: BlocklistParams, settings: Settings) -> list[str]
     ]
 
 
+def _alias(kind: str) -> str:
+    return f"b_{kind}"
+
+
 def sql(rule: RuleRef, params: BlocklistParams, source_view: str, settings: Settings) -> str:
     del settings
     table = table_name(rule)
     joins = []
     hits = []
     for kind in params.kinds:
-        alias = f"b_{kind}"
+        alias = _alias(kind)
         joins.append(
             f"LEFT JOIN {table} FOR SYSTEM_TIME AS OF s.proc_time AS {alias}\n"
             f"  ON {alias}.kind = {quote(kind)} AND {alias}.`value` = s.{COLUMN_OF[kind]}"
@@ -113,7 +117,8 @@ def sql(rule: RuleRef, params: BlocklistParams, source_view: str, settings: Sett
     join_text = "\n".join(joins)
     hint = ""
     if "card_token" in params.kinds:
-        hint = "/*+ LOOKUP('table'='b_card_token', 'shuffle'='true') */ "
+        # Hashed by card first: each subtask caches its own share of the cards.
+        hint = f"/*+ LOOKUP('table'='{_alias('card_token')}', 'shuffle'='true') */ "
     return f"""{select}
 FROM (
   SELECT {hint}s.*, {", ".join(hits)}
