@@ -98,14 +98,16 @@ class Settings(BaseSettings):
         # job spent most of its time there (~350 tx/s sustained vs ~1,000+ at 30 s).
         description="Checkpoint interval of the job (ms); bounds what a failure replays.",
     )
-    detection_watermark_ms: int = Field(
-        default=1000, ge=0, description="Bounded out-of-orderness of event time (ms)."
+    detection_python_parallelism: int | None = Field(
+        default=None,
+        gt=0,
+        description="Parallelism of the job's Python operators (validation, profiles); "
+        "default: the job's parallelism.",
     )
-    detection_watermark_interval_ms: int = Field(
-        default=100, gt=0, description="pipeline.auto-watermark-interval of the job (ms)."
-    )
-    detection_idle_timeout_ms: int = Field(
-        default=2000, gt=0, description="A silent partition stops holding back the watermark (ms)."
+    detection_state_backend: str = Field(
+        default="rocksdb",
+        pattern="^(rocksdb|hashmap)$",
+        description="State backend of the job: rocksdb (state on disk) or hashmap (on the heap).",
     )
 
     # -- PostgreSQL -----------------------------------------------------------

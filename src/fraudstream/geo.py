@@ -2,8 +2,8 @@
 
 A transaction carries only an ISO 3166-1 alpha-2 country code, so distances
 between transactions are distances between country centroids. The same table
-feeds the Python helpers here and the SQL the detection rules run in the JVM,
-so both agree on every number.
+feeds the simulator, the detection rules and the dashboard, so all agree on
+every number.
 """
 
 from __future__ import annotations
@@ -43,10 +43,14 @@ def countries() -> dict[str, Country]:
     }
 
 
-def distance_km(a: str, b: str) -> float:
-    """Great-circle distance between two countries' centroids."""
+@cache
+def distance_km(a: str, b: str) -> float | None:
+    """Great-circle distance between two countries' centroids; None when either
+    code is not in the table. Cached: a card's countries repeat."""
     table = countries()
-    first, second = table[a], table[b]
+    first, second = table.get(a), table.get(b)
+    if first is None or second is None:
+        return None
     return haversine_km(first.lat, first.lon, second.lat, second.lon)
 
 
@@ -55,27 +59,3 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, h)))
-
-
-def sql_coordinate(column: str, axis: str) -> str:
-    """A SQL expression giving the centroid latitude (``axis='lat'``) or
-    longitude of the country code in ``column``; NULL for a code not in the
-    table. A constant MAP is built once per operator and looked up by hash."""
-    if axis not in ("lat", "lon"):
-        raise ValueError(f"axis must be 'lat' or 'lon', not {axis!r}")
-    entries = ", ".join(
-        f"'{c.code}', CAST({getattr(c, axis)!r} AS DOUBLE)" for c in countries().values()
-    )
-    # The NULL entry makes the value type nullable: without it Flink types
-    # the lookup NOT NULL and a missing key reads as 0.0, a real coordinate.
-    return f"MAP['', CAST(NULL AS DOUBLE), {entries}][{column}]"
-
-
-def sql_haversine_km(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
-    """The haversine formula as a Flink SQL expression over four DOUBLE expressions."""
-    return (
-        f"(2 * {EARTH_RADIUS_KM} * ASIN(SQRT(LEAST(1.0, "
-        f"POWER(SIN(RADIANS({lat2} - {lat1}) / 2), 2) + "
-        f"COS(RADIANS({lat1})) * COS(RADIANS({lat2})) * "
-        f"POWER(SIN(RADIANS({lon2} - {lon1}) / 2), 2)))))"
-    )

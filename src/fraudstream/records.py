@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import orjson
+
 CONTRACT_FIELDS: Final = (
     "transaction_id",
     "bank_id",
@@ -53,16 +55,16 @@ class InvalidRecord(ValueError):
         self.detail = detail
 
 
+_DOUBLED: Final = b"0246813579"  # the Luhn value of 2*d, as ASCII digits
+
+
 def luhn_valid(number: str) -> bool:
     """True when ``number`` (digits only) passes the Luhn checksum."""
-    total = 0
-    for index, char in enumerate(reversed(number)):
-        digit = ord(char) - 48
-        if index % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
+    digits = number.encode()[::-1]
+    # Every second digit from the right is doubled (one table lookup each);
+    # bytes arithmetic keeps this a few microseconds on the job's hot path.
+    total = sum(digits[0::2]) - 48 * len(digits[0::2])
+    total += sum(_DOUBLED[d - 48] for d in digits[1::2]) - 48 * len(digits[1::2])
     return total % 10 == 0
 
 
@@ -112,8 +114,8 @@ def card_token(number: str, key: str) -> str:
 def alert_id(rule_id: str, transaction_id: str) -> str:
     """Deterministic alert id: MD5 hex of ``rule_id || ':' || transaction_id``.
 
-    The same finding replayed yields the same id (``MD5(CONCAT(...))`` in SQL),
-    so consumers and the archive de-duplicate on it.
+    The same finding replayed yields the same id, so consumers and the archive
+    de-duplicate on it.
     """
     return hashlib.md5(f"{rule_id}:{transaction_id}".encode(), usedforsecurity=False).hexdigest()
 
@@ -238,8 +240,10 @@ def parse_transaction(raw: bytes, *, now: datetime | None = None) -> Transaction
     if len(raw) > MAX_RECORD_BYTES:
         raise InvalidRecord("oversized", f"{len(raw)} bytes > {MAX_RECORD_BYTES}")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # orjson: about 4x json's speed on the job's hot path, and strict
+        # (no NaN/Infinity literals, valid UTF-8 only).
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise InvalidRecord("not_json", str(exc)) from exc
     if not isinstance(data, dict):
         raise InvalidRecord("not_object", f"expected a JSON object, got {type(data).__name__}")
@@ -272,11 +276,16 @@ class Alert:
     event_time: str
     detected_at: str
     evidence: tuple[str, ...] = field(default_factory=tuple)
+    hits: int = 1
+    """Transactions of the episode the rule fired on (1 for a single finding)."""
+    last_transaction_id: str | None = None
+    """The episode's latest transaction (the alert's own for a single finding)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alert:
         values: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
         values["evidence"] = tuple(data.get("evidence") or ())
+        values["hits"] = int(data.get("hits") or 1)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,7 +5,8 @@
 The run topic stores the broker's append time (``LogAppendTime``) in every
 record, and the producer's acknowledgement carries it back, so the start of
 each measurement is the moment the broker appended the record. Alerts are
-provoked by transactions above the catalogue's high-amount limit; the
+provoked by short trigger sequences (``bench.triggers``), one rule type after
+another, each on a card of its own, so (a) is measured per rule type; the
 archive is polled by transaction id (primary key) every ``poll_interval``,
 which bounds the resolution of (b).
 """
@@ -19,13 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fraudstream.bench import report
+from fraudstream.bench import report, triggers
 from fraudstream.bench.loadgen import CURRENCIES, LoadShape, PacedProducer, TransactionFactory
 from fraudstream.bench.metrics import LatencySummary
 from fraudstream.bench.probes import AlertListener, Archive, Offsets
 from fraudstream.bench.resources import ResourceSampler, machine
 from fraudstream.bench.session import Pipeline
-from fraudstream.records import MAX_AMOUNT
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class LatencyOptions:
     rate: float = 500.0
     duration: float = 60.0
-    alert_every: int = 20  # one transaction in n is designed to alert
+    alert_every: int = 20  # every n-th slot starts a trigger sequence
     archive_sample_every: int = 1  # track every n-th transaction in the archive
     warmup_seconds: float = 10.0
     settle_seconds: float = 30.0  # wait for the last alerts and rows after sending
@@ -60,7 +60,7 @@ class _Tracker:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.appended: dict[str, float] = {}
-        self.want_alert: set[str] = set()
+        self.want_alert: dict[str, str] = {}  # trigger transaction id -> rule id
         self.alert_seen: dict[str, float] = {}
         self.alert_detected_at: dict[str, float] = {}
         self.pending_archive: dict[str, float] = {}
@@ -87,14 +87,14 @@ def run(pipe: Pipeline, options: LatencyOptions) -> dict[str, Any]:
     if pipe.job is None:
         result["alert_visible_ms"] = result["archive_visible_ms"] = None
         return result
-    rule = high_amount_limit(pipe.rules)
-    result["alert_rule"] = rule[0] if rule else None
-    alert_amount = min(MAX_AMOUNT / 2, (rule[1] if rule else 0) * 2 + 1)
-    shape = LoadShape(
-        bank_id=pipe.bank_id,
-        alert_every=options.alert_every if rule else 0,
-        alert_amount=round(alert_amount, 2),
-    )
+    from fraudstream.detection.rules.catalogue import load_catalogue
+
+    catalogue = load_catalogue(pipe.rules)
+    rule_types = {r.id: r.type for r in catalogue.enabled()}
+    recipes = triggers.sequences(catalogue)
+    result["alert_rules"] = {s.rule_id: s.rule_type for s in recipes}
+    rule = bool(recipes)
+    shape = LoadShape(bank_id=pipe.bank_id, alert_every=options.alert_every if rule else 0)
     tracker = _Tracker()
     measuring = threading.Event()
     counter = {"n": 0}
@@ -111,24 +111,24 @@ def run(pipe: Pipeline, options: LatencyOptions) -> dict[str, Any]:
             tracker.appended[tx_id] = appended
             tracker.pending_archive[tx_id] = appended
 
-    factory = TransactionFactory(shape)
+    factory = TransactionFactory(shape, triggers.cycle(catalogue) if rule else None)
     original_make = factory.make
 
     def make() -> tuple[str, bytes, bytes, bool]:
         made = original_make()
         if made[3] and measuring.is_set():
             with tracker.lock:
-                tracker.want_alert.add(made[0])
+                tracker.want_alert[made[0]] = factory.trigger_rules.pop(made[0], "")
         return made
 
     factory.make = make  # type: ignore[method-assign]
 
     def on_alert(alert: dict[str, Any], received: float) -> None:
         tx_id = str(alert.get("transaction_id"))
-        if rule is not None and alert.get("rule_id") != rule[0]:
-            return
         with tracker.lock:
-            if tx_id in tracker.want_alert and tx_id not in tracker.alert_seen:
+            if tracker.want_alert.get(tx_id) != alert.get("rule_id"):
+                return
+            if tx_id not in tracker.alert_seen:
                 tracker.alert_seen[tx_id] = received
                 detected = _iso_epoch(alert.get("detected_at"))
                 if detected is not None:
@@ -215,7 +215,17 @@ def run(pipe: Pipeline, options: LatencyOptions) -> dict[str, Any]:
         stamp_ms = [
             (tracker.archive_stamp[t] - tracker.appended[t]) * 1000 for t in tracker.archive_stamp
         ]
-        missing_alerts = len(tracker.want_alert - set(tracker.alert_seen))
+        missing_alerts = len(set(tracker.want_alert) - set(tracker.alert_seen))
+        per_type: dict[str, list[float]] = {}
+        for t, seen in tracker.alert_seen.items():
+            if t in tracker.appended:
+                kind = rule_types.get(tracker.want_alert[t], "?")
+                per_type.setdefault(kind, []).append((seen - tracker.appended[t]) * 1000)
+        missing_per_type: dict[str, int] = {}
+        for t, rule_id in tracker.want_alert.items():
+            if t not in tracker.alert_seen:
+                kind = rule_types.get(rule_id, "?")
+                missing_per_type[kind] = missing_per_type.get(kind, 0) + 1
         missing_rows = len(tracker.pending_archive)
         tracked = len(tracker.appended)
     result.update(
@@ -226,6 +236,11 @@ def run(pipe: Pipeline, options: LatencyOptions) -> dict[str, Any]:
             "alert_detected_at_ms": LatencySummary.of(detected_ms).to_dict() if rule else None,
             "archive_visible_ms": LatencySummary.of(archive_ms).to_dict(),
             "archive_stamp_ms": LatencySummary.of(stamp_ms).to_dict(),
+            "alert_visible_by_rule_type_ms": {
+                kind: LatencySummary.of(values).to_dict()
+                for kind, values in sorted(per_type.items())
+            },
+            "alerts_missing_by_rule_type": missing_per_type,
             "alerts_expected": len(alert_ms) + missing_alerts,
             "alerts_missing": missing_alerts,
             "rows_missing": missing_rows,
@@ -262,10 +277,11 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
         return "\n".join(lines)
     lines.append(
         f"{opts['rate']:.0f} tx/s for {opts['duration']:.0f} s after a "
-        f"{opts['warmup_seconds']:.0f} s warm-up; one transaction in "
-        f"{opts['alert_every']} above the high-amount limit "
-        f"(rule `{result.get('alert_rule')}`). Start of every measurement: the "
-        "broker's append time of the transaction.\n"
+        f"{opts['warmup_seconds']:.0f} s warm-up; every {opts['alert_every']}th slot starts "
+        "a trigger sequence for the next rule "
+        f"({', '.join(f'`{r}`' for r in result.get('alert_rules') or {})}) on a card of its "
+        "own. Start of every measurement: the broker's append time of the trigger "
+        "transaction.\n"
     )
     rows = []
     for key, label in (
@@ -285,6 +301,19 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
     lines.append(
         report.table(["from append to", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
     )
+    by_type = result.get("alert_visible_by_rule_type_ms") or {}
+    if by_type:
+        missing = result.get("alerts_missing_by_rule_type") or {}
+        lines.append("\n### (a) per rule type\n")
+        lines.append(
+            report.table(
+                ["rule type", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "never seen"],
+                [
+                    [kind, s["count"], s["p50"], s["p95"], s["p99"], s["max"], missing.get(kind, 0)]
+                    for kind, s in by_type.items()
+                ],
+            )
+        )
     lines.append(
         f"\nAlerts never seen: {result['alerts_missing']} of "
         f"{result['alerts_expected']}; rows never seen: {result['rows_missing']}.\n"

@@ -14,13 +14,15 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from fraudstream.bench.triggers import Sequence, Step
 from fraudstream.config import Settings
 from fraudstream.records import luhn_check_digit
 
@@ -53,32 +55,62 @@ class RecordSource(Protocol):
 
 
 class TransactionFactory:
-    """Serialised transactions, cheap enough to make tens of thousands per second."""
+    """Serialised transactions, cheap enough to make tens of thousands per second.
 
-    def __init__(self, shape: LoadShape) -> None:
+    With ``triggers`` (see ``bench.triggers``), every ``alert_every``-th slot
+    starts the next trigger sequence on a card of its own instead; the
+    sequence's last transaction is reported as the one to alert, and
+    ``trigger_rules`` maps it to the rule that must fire on it.
+    """
+
+    def __init__(self, shape: LoadShape, triggers: Iterator[Sequence] | None = None) -> None:
         self.shape = shape
         self._random = random.Random(shape.seed)
         self._count = 0
+        self._triggers = triggers
+        self._pending: deque[tuple[int, Step]] = deque()
+        self._next_card = shape.cards
+        self.trigger_rules: dict[str, str] = {}
+        self._rule = ""
 
     def make(self) -> tuple[str, bytes, bytes, bool]:
         """(transaction_id, key, value, designed_to_alert)."""
         self._count += 1
         rnd = self._random
-        index = rnd.randrange(self.shape.cards)
-        card = card_number(index)
-        country = COUNTRIES[index % len(COUNTRIES)]
         alert = self.shape.alert_every > 0 and self._count % self.shape.alert_every == 0
+        if alert and self._triggers is not None and not self._pending:
+            sequence = next(self._triggers)
+            card_index = self._next_card
+            self._next_card += 1
+            self._pending.extend((card_index, step) for step in sequence.steps)
+            self._rule = sequence.rule_id
+        if self._pending:
+            index, step = self._pending.popleft()
+            tx_id, key, value = self._record(index, step.amount, step.country, step.merchant)
+            if step.trigger:
+                self.trigger_rules[tx_id] = self._rule
+            return tx_id, key, value, step.trigger
+        index = rnd.randrange(self.shape.cards)
         amount = self.shape.alert_amount if alert else round(5 + rnd.random() * 120, 2)
+        country = COUNTRIES[index % len(COUNTRIES)]
+        tx_id, key, value = self._record(index, amount, country, MERCHANTS[index % len(MERCHANTS)])
+        return tx_id, key, value, alert
+
+    def _record(
+        self, index: int, amount: float, country: str, merchant: str
+    ) -> tuple[str, bytes, bytes]:
+        card = card_number(index)
         tx_id = str(uuid.uuid4())
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         value = (
             f'{{"transaction_id":"{tx_id}","bank_id":"{self.shape.bank_id}",'
             f'"payment_system":"VISA","card_number":"{card}","user_id":{index + 1},'
             f'"amount":{amount},"currency":"{CURRENCIES.get(country, "EUR")}",'
-            f'"merchant":"{MERCHANTS[index % len(MERCHANTS)]}","country":"{country}",'
+            f'"merchant":"{merchant}","country":"{country}",'
             f'"timestamp":"{stamp}"}}'
         ).encode()
-        return tx_id, card.encode(), value, alert
+        # Keyed by user, never by card number: the key is stored in clear.
+        return tx_id, str(index + 1).encode(), value
 
 
 @dataclass

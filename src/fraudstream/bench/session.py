@@ -51,7 +51,8 @@ class Pipeline:
             "checkpoint_interval_ms": getattr(
                 self.settings, "detection_checkpoint_interval_ms", None
             ),
-            "watermark_ms": getattr(self.settings, "detection_watermark_ms", None),
+            "python_parallelism": getattr(self.settings, "detection_python_parallelism", None),
+            "state_backend": getattr(self.settings, "detection_state_backend", None),
             "parallelism": getattr(self.settings, "detection_parallelism", None),
         }
 

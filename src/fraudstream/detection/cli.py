@@ -28,6 +28,12 @@ def register(sub: Any) -> None:
         help="resume from a savepoint; 'latest' is the one the last `job stop` took",
     )
     submit.add_argument(
+        "--allow-dropped-state",
+        action="store_true",
+        help="resume even when the savepoint holds state the new job has no operator for "
+        "(that state is dropped); without it such a resume fails and names the operator",
+    )
+    submit.add_argument(
         "--if-not-running",
         action="store_true",
         help="do nothing when a job of this name is already running",
@@ -84,10 +90,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 f"no savepoint remembered in {job.state_file(settings)}; run `fraudstream job stop`"
             )
     try:
-        job_id = job.submit(settings, rules=args.rules, savepoint=savepoint)
+        job_id = job.submit(
+            settings,
+            rules=args.rules,
+            savepoint=savepoint,
+            allow_dropped_state=args.allow_dropped_state,
+        )
     except CatalogueError as exc:
         raise _user_error(str(exc)) from exc
-    job.wait_running(settings, job_id)
+    try:
+        job.wait_running(settings, job_id)
+    except job.JobError as exc:
+        raise _user_error(str(exc)) from exc
     print(f"submitted {settings.detection_job_name}: {job_id}")
     if savepoint:
         print(f"resumed from {savepoint}")
@@ -120,6 +134,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"records in  {info.records_in}")
     for sink, count in sorted(info.records_out.items()):
         print(f"  out {sink:<16} {count}")
+    print(f"alerts      {info.alerts_raised} raised, {info.alert_updates} episode updates")
+    print(f"out of order {info.out_of_order} (evaluated against the profile as it stood)")
     return 0
 
 

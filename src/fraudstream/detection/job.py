@@ -1,25 +1,23 @@
 """The detection job's lifecycle on the Flink session cluster: submit, status, stop, cancel.
 
-Submission plans the SQL of ``pipeline.build`` in a PyFlink client and hands
-the job graph to the cluster; the rest talks to the cluster's REST API. The
+Submission builds the graph of ``pipeline.build`` in a PyFlink client and
+hands it to the cluster; the rest talks to the cluster's REST API. The
 last savepoint taken by ``stop`` is remembered under the runtime folder, so
 ``submit --from-savepoint latest`` resumes from it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
 
 import requests
 
 from fraudstream.config import Settings
-from fraudstream.detection import pipeline, plan
+from fraudstream.detection import pipeline
 from fraudstream.detection.rules import load_catalogue
 from fraudstream.platform import flink, flinkclient
 
@@ -97,36 +95,25 @@ def submit(
     *,
     rules: Path | None = None,
     savepoint: str | None = None,
+    allow_dropped_state: bool = False,
 ) -> str:
-    """Plan the job for the catalogue at ``rules`` and submit it; return the job id."""
+    """Plan the job for the catalogue at ``rules`` and submit it; return the job id.
+
+    From a savepoint, Flink refuses state it cannot map to an operator of the
+    new job (the job then fails with the operator named, see ``wait_running``)
+    unless ``allow_dropped_state``.
+    """
     catalogue = load_catalogue(rules)
-    sql = pipeline.build(settings, catalogue)
     config = pipeline.job_config(settings)
     if savepoint is not None:
-        # A changed catalogue changes the plan: state of operators that no
-        # longer exist is dropped instead of refusing the savepoint. The
-        # source's offsets still map (or the group's committed offsets apply).
-        for prefix in ("execution.state-recovery", "execution.savepoint"):
-            config[f"{prefix}.path"] = savepoint
-            config[f"{prefix}.ignore-unclaimed-state"] = "true"
-    from pyflink.table import CompiledPlan, PlanReference  # heavy: only submit needs it
-
-    env = flinkclient.table_env(settings, remote=True, config=config)
-    statements = sql.statement_set(env)
-    # Submitted as a compiled plan with content-derived operator ids, so a
-    # savepoint restores each rule's state into the same rule (see plan.py).
-    compiled = json.loads(statements.compile_plan().as_json_string())
-    scope = f"{settings.topic_transactions}|{settings.detection_group_id}"
-    password = urlsplit(settings.dsn).password or ""
-    secrets = [settings.card_token_key.get_secret_value(), password, unquote(password)]
-    if settings.kafka_sasl_password is not None:
-        secrets.append(settings.kafka_sasl_password.get_secret_value())
-    stable = json.dumps(plan.redacted(plan.stable_ids(compiled, source_scope=scope), secrets))
-    # Built by hand: TableEnvironment.load_plan of PyFlink 2.2 hands the Java
-    # environment to CompiledPlan, whose execute() then fails.
-    loaded = env._j_tenv.loadPlan(PlanReference.from_json_string(stable)._j_plan_reference)
-    result = CompiledPlan(j_compiled_plan=loaded, t_env=env).execute()
-    job_id = str(result.get_job_client().get_job_id())
+        config["execution.state-recovery.path"] = savepoint
+        if allow_dropped_state:
+            config["execution.state-recovery.ignore-unclaimed-state"] = "true"
+    env, t_env = flinkclient.stream_env(settings, config=config)
+    statements = pipeline.build(settings, catalogue, t_env)
+    statements.attach_as_datastream()
+    client = env.execute_async(settings.detection_job_name)
+    job_id = str(client.get_job_id())
     log.info(
         "submitted %s as job %s (%d rules%s)",
         settings.detection_job_name,
@@ -143,12 +130,38 @@ def wait_running(settings: Settings, job_id: str, *, timeout: float = 120.0) -> 
     def running() -> bool:
         detail = _get(settings, f"/jobs/{job_id}")
         if detail["state"] in ("FAILED", "CANCELED", "FINISHED"):
-            raise JobError(f"job {job_id} is {detail['state']}")
+            raise JobError(f"job {job_id} is {detail['state']}{_failure(settings, job_id)}")
         return detail["state"] == "RUNNING" and all(
             v["status"] == "RUNNING" for v in detail.get("vertices", [])
         )
 
     _poll(running, timeout, f"job {job_id} running")
+
+
+DROPPED_STATE_HINT: Final = (
+    "the savepoint holds state that the new job has no operator for, and restoring would drop it"
+)
+
+
+def _failure(settings: Settings, job_id: str) -> str:
+    """Why the job failed, in a sentence; a refused restore names the flag that accepts it."""
+    try:
+        history = _get(settings, f"/jobs/{job_id}/exceptions")
+    except requests.RequestException:
+        return ""
+    trace = str(
+        (history.get("exceptionHistory", {}).get("entries") or [{}])[0].get("stacktrace", "")
+    )
+    if not trace:
+        trace = str(history.get("root-exception") or "")
+    if "Cannot map checkpoint/savepoint state for operator" in trace:
+        operator = trace.split("for operator", 1)[1].split(" to the new program", 1)[0].strip()
+        return (
+            f": {DROPPED_STATE_HINT} (operator {operator}). Pass --allow-dropped-state to "
+            "accept the loss, or submit the previous catalogue"
+        )
+    first = next((line for line in trace.splitlines() if line.strip()), "")
+    return f": {first[:300]}" if first else ""
 
 
 def _poll(check: Any, timeout: float, what: str) -> None:
@@ -218,6 +231,14 @@ class JobStatus:
     last_checkpoint_age_ms: int | None
     records_in: int
     records_out: dict[str, int]
+    out_of_order: int = 0
+    """transactions older than their card's (or user's) latest, evaluated all the same"""
+    alerts_raised: int = 0
+    alert_updates: int = 0
+    """later hits of an open episode, published as the same alert again"""
+
+
+ENGINE_METRICS: Final = (".outOfOrder", ".alertsRaised", ".alertUpdates")
 
 
 def _record_counts(settings: Settings, job_id: str, vertex_id: str) -> dict[str, int]:
@@ -233,6 +254,7 @@ def _record_counts(settings: Settings, job_id: str, vertex_id: str) -> dict[str,
         if (m["id"].startswith("Source__") and m["id"].endswith(".numRecordsOut"))
         or (m["id"].startswith("Sink__") and m["id"].endswith(".numRecordsIn"))
         or m["id"].endswith("__Writer.numRecordsIn")
+        or m["id"].endswith(ENGINE_METRICS)
     ]
     if not wanted:
         return {}
@@ -249,10 +271,13 @@ def status(settings: Settings, job_id: str) -> JobStatus:
     latest = (checkpoints.get("latest") or {}).get("completed") or {}
     records_in = 0
     records_out: dict[str, int] = {}
+    engine = dict.fromkeys(ENGINE_METRICS, 0)
     for vertex in detail.get("vertices", []):
         for metric, value in _record_counts(settings, job_id, vertex["id"]).items():
-            operator = metric.rsplit(".", 1)[0]
-            if operator.startswith("Source__"):
+            operator, name = metric.rsplit(".", 1)
+            if f".{name}" in engine:
+                engine[f".{name}"] += value
+            elif operator.startswith("Source__"):
                 records_in += value
             else:
                 name = operator.removeprefix("Sink__").removesuffix("__Writer")
@@ -270,4 +295,7 @@ def status(settings: Settings, job_id: str) -> JobStatus:
         last_checkpoint_age_ms=now_ms - int(finished) if finished else None,
         records_in=records_in,
         records_out=records_out,
+        out_of_order=engine[".outOfOrder"],
+        alerts_raised=engine[".alertsRaised"],
+        alert_updates=engine[".alertUpdates"],
     )

@@ -1,100 +1,47 @@
-"""The detection job as SQL: source, validation, archive, DLQ, rules and alert sinks.
+"""The detection job: a Kafka source, two Python operators and the sinks.
 
-One statement set, so the planner shares the source and the parsed records
-between every sink:
+    transactions (Kafka) ─ Validate ─┬─ valid ─┬─ archive (PostgreSQL transactions)
+                                     │         ├─ by card ─ CardRules ─┬─ alerts ─┬─ fraud-alerts
+                                     │         └─ by user ─ UserRules ─┘          └─ PostgreSQL
+                                     │              (only with user rules)
+                                     └─ rejected ─┬─ transactions-dlq (Kafka)
+                                                  └─ PostgreSQL rejected_records
 
-    transactions (Kafka, raw) ─ validation ─┬─ valid ─┬─ archive (PostgreSQL transactions)
-                                            │         └─ rules ─ alerts ─┬─ fraud-alerts (Kafka)
-                                            │                            └─ PostgreSQL alerts
-                                            └─ invalid ─┬─ transactions-dlq (Kafka)
-                                                        └─ PostgreSQL rejected_records
+Each record is parsed and validated once, in ``Validate``; the archive and
+the rejected branch read its verdict. Rules run in one keyed operator per
+scope (card, user) on each transaction as it arrives: no operator waits for a
+watermark. The source and sinks are Flink SQL connectors (the JVM does the
+Kafka and JDBC I/O); ``operators.py`` holds the Python side.
 
-Everything here is text; ``job.py`` runs it. The SQL holds the card token key
-and the database password, so it is never logged.
+The graph's shape does not depend on the catalogue (it travels inside the
+rule operators), so a catalogue change restores every operator's state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+import sysconfig
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fraudstream.config import Settings
-from fraudstream.detection import validation
-from fraudstream.detection.rules import ALERT_COLUMNS, Catalogue, alerts_sql, ddl
-from fraudstream.detection.validation import quote
+from fraudstream.detection.rules import Catalogue
 
 SOURCE: Final = "tx_source"
-FIELDS: Final = "tx_fields"
-VALID: Final = "tx_valid"
-REJECTED: Final = "tx_rejected"
-RULES_VIEW: Final = "transactions_view"
-RULE_ALERTS: Final = "rule_alerts"
-ALERTS: Final = "alerts_out"
-
-RULES_VIEW_COLUMNS: Final = (
-    "transaction_id",
-    "bank_id",
-    "payment_system",
-    "card_masked",
-    "card_token",
-    "user_id",
-    "amount",
-    "currency",
-    "merchant",
-    "country",
-    "event_time",
-    "merchant_category",
-    "channel",
-    "proc_time",
-)
-
 ISO_UTC: Final = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
+VALIDATE_UID: Final = "validate"
+CARD_RULES_UID: Final = "card-profiles"
+USER_RULES_UID: Final = "user-profiles"
 
 
-@dataclass(frozen=True)
-class View:
-    """A temporary view registered from its query as a Table, not as SQL text.
-
-    A view created with ``CREATE VIEW`` is stored as expanded SQL text and
-    parsed again wherever it is used; Flink cannot re-parse its own expansion
-    of MATCH_RECOGNIZE, so views over the rules' query are registered this way.
-    """
-
-    name: str
-    query: str
-
-
-@dataclass(frozen=True)
-class JobSql:
-    """Statements (DDL text or views) to apply in order, then the INSERTs of one job."""
-
-    setup: tuple[str | View, ...]
-    inserts: tuple[str, ...]
-
-    def apply(self, env: Any) -> None:
-        """Run the setup on a TableEnvironment."""
-        for statement in self.setup:
-            if isinstance(statement, View):
-                env.create_temporary_view(statement.name, env.sql_query(statement.query))
-            else:
-                env.execute_sql(statement)
-
-    def statement_set(self, env: Any) -> Any:
-        """Run the setup on ``env``; return a StatementSet holding every INSERT."""
-        self.apply(env)
-        statements = env.create_statement_set()
-        for insert in self.inserts:
-            statements.add_insert_sql(insert)
-        return statements
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _with(options: dict[str, str]) -> str:
     return ",\n  ".join(f"{quote(k)} = {quote(v)}" for k, v in options.items())
-
-
-def _seconds(ms: int) -> str:
-    return f"INTERVAL '{ms / 1000:.3f}' SECOND"
 
 
 def kafka_properties(settings: Settings) -> dict[str, str]:
@@ -136,35 +83,6 @@ def jdbc_connection(settings: Settings) -> dict[str, str]:
     if parts.password:
         options["password"] = parts.password
     return options
-
-
-def source_ddl(settings: Settings) -> str:
-    options = {
-        "connector": "kafka",
-        "topic": settings.topic_transactions,
-        **kafka_properties(settings),
-        "properties.group.id": settings.detection_group_id,
-        # First start: earliest. Restart from a checkpoint/savepoint: its
-        # offsets. A fresh start of an existing deployment: the offsets the
-        # group committed at its last checkpoint, so nothing is skipped.
-        "scan.startup.mode": "group-offsets",
-        "properties.auto.offset.reset": "earliest",
-        "properties.isolation.level": "read_committed",
-        "scan.topic-partition-discovery.interval": "60 s",
-        "format": "raw",
-    }
-    return f"""
-CREATE TEMPORARY TABLE {SOURCE} (
-  payload STRING,
-  kafka_partition INT METADATA FROM 'partition' VIRTUAL,
-  kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
-  kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-  event_time AS {validation.rowtime_expr()},
-  proc_time AS PROCTIME(),
-  WATERMARK FOR event_time AS event_time - {_seconds(settings.detection_watermark_ms)}
-) WITH (
-  {_with(options)}
-)"""
 
 
 def kafka_sink_ddl(name: str, topic: str, settings: Settings) -> str:
@@ -209,32 +127,51 @@ CREATE TEMPORARY TABLE {name} (
 )"""
 
 
-def _iso(column: str) -> str:
-    return f"DATE_FORMAT(CAST({column} AS TIMESTAMP(3)), '{ISO_UTC}')"
-
-
 def _no_nul(column: str) -> str:
     # PostgreSQL text cannot hold NUL; a stray one must not fail the sink.
     return f"REPLACE({column}, CHR(0), '')"
 
 
-def build(settings: Settings, catalogue: Catalogue) -> JobSql:
-    """Every statement of the detection job for ``settings`` and ``catalogue``."""
-    key = settings.card_token_key.get_secret_value()
-    topic = quote(settings.topic_transactions)
-    setup: list[str | View] = [
-        source_ddl(settings),
-        View(FIELDS, validation.fields_sql(SOURCE)),
-        View(VALID, validation.valid_sql(FIELDS, key)),
-        View(REJECTED, validation.rejected_sql(FIELDS)),
-        View(RULES_VIEW, f"SELECT {', '.join(RULES_VIEW_COLUMNS)} FROM {VALID}"),
-        *ddl(catalogue, settings),
-        View(RULE_ALERTS, alerts_sql(catalogue, RULES_VIEW, settings)),
-        View(
-            ALERTS,
-            "SELECT MD5(CONCAT(rule_id, ':', transaction_id)) AS alert_id, "
-            f"{', '.join(ALERT_COLUMNS)}, CURRENT_TIMESTAMP AS detected_at FROM {RULE_ALERTS}",
-        ),
+def source_ddl(settings: Settings) -> str:
+    options = {
+        "connector": "kafka",
+        "topic": settings.topic_transactions,
+        **kafka_properties(settings),
+        "properties.group.id": settings.detection_group_id,
+        # First start: earliest. Restart from a checkpoint/savepoint: its
+        # offsets. A fresh start of an existing deployment: the offsets the
+        # group committed at its last checkpoint, so nothing is skipped.
+        "scan.startup.mode": "group-offsets",
+        "properties.auto.offset.reset": "earliest",
+        "properties.isolation.level": "read_committed",
+        "scan.topic-partition-discovery.interval": "60 s",
+        "format": "raw",
+    }
+    return f"""
+CREATE TEMPORARY TABLE {SOURCE} (
+  payload BYTES,
+  kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+  kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
+  kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL
+) WITH (
+  {_with(options)}
+)"""
+
+
+def _epoch_ms(column: str) -> str:
+    return (
+        f"CAST(TIMESTAMPDIFF(SECOND, TO_TIMESTAMP_LTZ(0, 3), {column}) AS BIGINT) * 1000 "
+        f"+ EXTRACT(MILLISECOND FROM {column})"
+    )
+
+
+def _iso(ms_column: str) -> str:
+    return f"DATE_FORMAT(CAST(TO_TIMESTAMP_LTZ({ms_column}, 3) AS TIMESTAMP(3)), '{ISO_UTC}')"
+
+
+def sink_ddl(settings: Settings) -> list[str]:
+    """The job's five sinks (archive, rejected, alerts in PostgreSQL; DLQ and alerts on Kafka)."""
+    return [
         jdbc_sink_ddl(
             "transactions_pg",
             "transactions",
@@ -252,7 +189,8 @@ def build(settings: Settings, catalogue: Catalogue) -> JobSql:
             "reason STRING, transaction_id STRING, card_masked STRING, card_token STRING, "
             "bank_id STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
             "merchant STRING, country STRING, payment_system STRING, "
-            "event_time STRING, detected_at STRING, evidence STRING",
+            "event_time STRING, detected_at STRING, evidence STRING, hits INT, "
+            "last_transaction_id STRING",
             "alert_id",
             settings,
         ),
@@ -267,20 +205,11 @@ def build(settings: Settings, catalogue: Catalogue) -> JobSql:
         kafka_sink_ddl("alerts_kafka", settings.topic_alerts, settings),
         kafka_sink_ddl("dlq_kafka", settings.topic_dlq, settings),
     ]
-    alert_json = (
-        "JSON_OBJECT("
-        "KEY 'alert_id' VALUE alert_id, KEY 'rule_id' VALUE rule_id, "
-        "KEY 'rule_type' VALUE rule_type, KEY 'severity' VALUE severity, "
-        "KEY 'score' VALUE score, KEY 'reason' VALUE reason, "
-        "KEY 'transaction_id' VALUE transaction_id, KEY 'card_masked' VALUE card_masked, "
-        "KEY 'card_token' VALUE card_token, KEY 'bank_id' VALUE bank_id, "
-        "KEY 'user_id' VALUE user_id, KEY 'amount' VALUE amount, "
-        "KEY 'currency' VALUE currency, KEY 'merchant' VALUE merchant, "
-        "KEY 'country' VALUE country, KEY 'payment_system' VALUE payment_system, "
-        f"KEY 'event_time' VALUE {_iso('event_time')}, "
-        f"KEY 'detected_at' VALUE {_iso('detected_at')}, "
-        "KEY 'evidence' VALUE JSON(COALESCE(evidence, '[]')) NULL ON NULL)"
-    )
+
+
+def inserts(settings: Settings, valid: str, rejected: str, alerts: str) -> list[str]:
+    """INSERT statements from the three views the Python operators feed."""
+    topic = quote(settings.topic_transactions)
     dlq_json = (
         "JSON_OBJECT("
         "KEY 'reason' VALUE reason, KEY 'detail' VALUE detail, "
@@ -288,51 +217,114 @@ def build(settings: Settings, catalogue: Catalogue) -> JobSql:
         f"KEY 'source_topic' VALUE {topic}, "
         "KEY 'source_partition' VALUE source_partition, "
         "KEY 'source_offset' VALUE source_offset, "
-        f"KEY 'received_at' VALUE {_iso('kafka_ts')} NULL ON NULL)"
+        f"KEY 'received_at' VALUE {_iso('received_ms')} NULL ON NULL)"
     )
-    inserts = (
+    return [
         "INSERT INTO transactions_pg SELECT transaction_id, bank_id, payment_system, "
         "card_masked, card_token, user_id, CAST(amount AS DECIMAL(14, 2)), currency, "
-        f"{_no_nul('merchant')}, country, {_iso('event_time')}, "
-        f"{_no_nul('merchant_category')}, {_no_nul('channel')}, {_iso('kafka_ts')} FROM {VALID}",
-        "INSERT INTO rejected_pg SELECT "
-        f"{topic}, source_partition, source_offset, reason, detail, "
-        f"{_no_nul('raw_payload')}, {_iso('kafka_ts')} FROM {REJECTED}",
+        f"{_no_nul('merchant')}, country, {_iso('event_ms')}, "
+        f"{_no_nul('merchant_category')}, {_no_nul('channel')}, {_iso('ingested_ms')} "
+        f"FROM {valid}",
+        f"INSERT INTO rejected_pg SELECT {topic}, source_partition, source_offset, reason, "
+        f"detail, raw_payload, {_iso('received_ms')} FROM {rejected}",
         "INSERT INTO dlq_kafka SELECT "
         "CONCAT(CAST(source_partition AS STRING), ':', CAST(source_offset AS STRING)), "
-        f"{dlq_json} FROM {REJECTED}",
+        f"{dlq_json} FROM {rejected}",
         "INSERT INTO alerts_pg SELECT alert_id, rule_id, rule_type, severity, score, reason, "
         "transaction_id, card_masked, card_token, bank_id, user_id, "
         f"CAST(amount AS DECIMAL(14, 2)), currency, {_no_nul('merchant')}, country, "
-        f"payment_system, {_iso('event_time')}, {_iso('detected_at')}, evidence FROM {ALERTS}",
-        f"INSERT INTO alerts_kafka SELECT alert_id, {alert_json} FROM {ALERTS}",
+        "payment_system, event_time, detected_at, evidence, hits, last_transaction_id "
+        f"FROM {alerts}",
+        f"INSERT INTO alerts_kafka SELECT alert_id, json FROM {alerts}",
+    ]
+
+
+def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
+    """Declare the whole job on ``t_env`` (a StreamTableEnvironment); return the
+    statement set that holds its sinks (``attach_as_datastream`` submits it)."""
+    from pyflink.common import Types
+
+    from fraudstream.detection import operators
+    from fraudstream.detection.engine.engine import Engine
+
+    engine = Engine(catalogue)  # fails here, in the client, on a bad catalogue
+    t_env.execute_sql(source_ddl(settings))
+    for ddl in sink_ddl(settings):
+        t_env.execute_sql(ddl)
+    raw = t_env.to_data_stream(
+        t_env.sql_query(
+            f"SELECT payload, kafka_partition, kafka_offset, {_epoch_ms('kafka_ts')} AS kafka_ms "
+            f"FROM {SOURCE}"
+        )
     )
-    return JobSql(setup=tuple(setup), inserts=inserts)
+    python_parallelism = settings.detection_python_parallelism or job_parallelism(settings)
+    key = settings.card_token_key.get_secret_value()
+    valid = (
+        raw.process(operators.Validate(key), output_type=operators.TX_ROW)
+        .uid(VALIDATE_UID)
+        .name("validate")
+        .set_parallelism(python_parallelism)
+    )
+    rules = catalogue.model_dump(mode="json")
+    alerts = (
+        valid.key_by(lambda row: row[4], key_type=Types.STRING())
+        .process(operators.CardRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
+        .uid(CARD_RULES_UID)
+        .name("card rules")
+        .set_parallelism(python_parallelism)
+    )
+    if engine.has_user_rules:
+        user_alerts = (
+            valid.key_by(lambda row: row[5], key_type=Types.LONG())
+            .process(operators.UserRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
+            .uid(USER_RULES_UID)
+            .name("user rules")
+            .set_parallelism(python_parallelism)
+        )
+        alerts = alerts.union(user_alerts)
+    t_env.create_temporary_view("tx_valid", t_env.from_data_stream(valid))
+    t_env.create_temporary_view(
+        "tx_rejected", t_env.from_data_stream(valid.get_side_output(operators.REJECTED))
+    )
+    t_env.create_temporary_view("alerts_out", t_env.from_data_stream(alerts))
+    statements = t_env.create_statement_set()
+    for insert in inserts(settings, "tx_valid", "tx_rejected", "alerts_out"):
+        statements.add_insert_sql(insert)
+    return statements
+
+
+def job_parallelism(settings: Settings) -> int:
+    return settings.detection_parallelism or settings.flink_parallelism
+
+
+def python_path() -> str:
+    """Where the TaskManager's embedded interpreter finds pemja, PyFlink and us."""
+    import fraudstream
+
+    package_root = Path(fraudstream.__file__).resolve().parent.parent
+    return ":".join([sysconfig.get_paths()["purelib"], str(package_root)])
 
 
 def job_config(settings: Settings) -> dict[str, str]:
-    """Flink configuration of the job (checkpoints, watermarks, restarts)."""
-    parallelism = settings.detection_parallelism or settings.flink_parallelism
+    """Flink configuration of the job (checkpoints, state, restarts, Python)."""
     return {
         "pipeline.name": settings.detection_job_name,
-        "parallelism.default": str(parallelism),
+        "parallelism.default": str(job_parallelism(settings)),
         "table.local-time-zone": "UTC",
         "execution.checkpointing.interval": f"{settings.detection_checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.tolerable-failed-checkpoints": "3",
-        "pipeline.auto-watermark-interval": f"{settings.detection_watermark_interval_ms} ms",
-        "table.exec.source.idle-timeout": f"{settings.detection_idle_timeout_ms} ms",
-        # Views shared by several sinks (the validated records, the alerts)
-        # become optimisation blocks of their own, computed once per record;
-        # otherwise every sink's Calc re-parses and re-validates the payload,
-        # and the two alert sinks would see different detected_at values.
-        "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
-        # Operator uids come from the compiled plan's node ids (job.submit).
-        "table.exec.uid.generation": "PLAN_ONLY",
-        # Chained SQL operators do not keep records they hand on.
+        "state.backend.type": settings.detection_state_backend,
         "pipeline.object-reuse": "true",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
         "restart-strategy.exponential-delay.max-backoff": "30 s",
+        # Python runs inside the TaskManager's JVM (pemja), not in a separate
+        # worker process: per-record calls and state access cost microseconds
+        # instead of a round trip (measured ~10x, see docs/DETECTION.md).
+        "python.execution-mode": "thread",
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        "python.pythonpath": python_path(),
     }

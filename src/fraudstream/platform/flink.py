@@ -100,7 +100,9 @@ def prepare(settings: Settings) -> None:
     lib = lib_dir(settings)
     shutil.rmtree(lib, ignore_errors=True)
     lib.mkdir(parents=True)
-    for jar in sorted((home / "lib").glob("*.jar")) + jvm.connector_jars(settings.jvm_home):
+    # opt/flink-python runs the detection job's Python operators (thread mode).
+    jars = sorted((home / "lib").glob("*.jar")) + sorted((home / "opt").glob("flink-python-*.jar"))
+    for jar in jars + jvm.connector_jars(settings.jvm_home):
         (lib / jar.name).symlink_to(jar)
     checkpoint_dir(settings).mkdir(parents=True, exist_ok=True)
     savepoint_dir(settings).mkdir(parents=True, exist_ok=True)

@@ -48,3 +48,30 @@ def table_env(
     builder = EnvironmentSettings.new_instance().with_configuration(conf)
     builder = builder.in_streaming_mode() if streaming else builder.in_batch_mode()
     return TableEnvironment.create(builder.build())
+
+
+def stream_env(settings: Settings, *, config: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """A (StreamExecutionEnvironment, StreamTableEnvironment) pair that submits to
+    the cluster, for jobs that mix SQL connectors with Python operators."""
+    _client_env()
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.java_gateway import get_gateway
+    from pyflink.table import StreamTableEnvironment
+
+    conf = Configuration()
+    conf.set_string("pipeline.jars", pipeline_jars(settings))
+    rest = urlsplit(settings.flink_rest)
+    conf.set_string("execution.target", "remote")
+    conf.set_string("rest.address", rest.hostname or settings.host)
+    conf.set_string("rest.port", str(rest.port or 8081))
+    for key, value in (config or {}).items():
+        conf.set_string(key, str(value).lower() if isinstance(value, bool) else str(value))
+    # Not get_execution_environment(conf): outside a Flink CLI context it makes
+    # a local environment and ignores execution.target.
+    jvm = get_gateway().jvm
+    j_env = jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment(
+        conf._j_configuration
+    )
+    env = StreamExecutionEnvironment(j_env)
+    return env, StreamTableEnvironment.create(env)

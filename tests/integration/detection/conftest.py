@@ -12,7 +12,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,20 +93,6 @@ class DetectionRun:
                     self.settings.topic_transactions, json.dumps(record).encode(), key=key
                 )
         assert self.producer.flush(30) == 0
-
-    def ticks(self) -> list[dict[str, Any]]:
-        """One valid record on each partition (fresh cards) a little ahead, so the
-        watermark passes every record sent before: event-time rules emit then."""
-        ahead = datetime.now(UTC) + timedelta(milliseconds=1500)
-        records = []
-        for partition in range(3):
-            record = self.tx.make(card=fresh_visa(), at=ahead)
-            self.producer.produce(
-                self.settings.topic_transactions, json.dumps(record).encode(), partition=partition
-            )
-            records.append(record)
-        assert self.producer.flush(30) == 0
-        return records
 
     def submit(self, savepoint: str | None = None, rules: Path = CATALOGUE) -> str:
         self.job_id = job.submit(self.settings, rules=rules, savepoint=savepoint)

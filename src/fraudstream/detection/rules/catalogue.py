@@ -16,7 +16,6 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fraudstream.detection.rules.sql import RuleRef
 from fraudstream.detection.rules.types import REGISTRY
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -39,6 +38,8 @@ class RuleInstance(BaseModel):
     description: str = ""
     pack: str = Field(default=DEFAULT_PACK, pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
     params: dict[str, Any] = Field(default_factory=dict)
+    cooldown_seconds: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+    """Seconds without a hit that end an episode (default: the rule type's)."""
 
     @model_validator(mode="after")
     def _params_fit_type(self) -> Self:
@@ -57,10 +58,6 @@ class RuleInstance(BaseModel):
                 f"rule {self.id!r} ({self.type}): invalid params: {problems}"
             ) from None
         return self
-
-    @property
-    def ref(self) -> RuleRef:
-        return RuleRef(id=self.id, type=self.type, severity=self.severity)
 
     def typed_params(self) -> Any:
         """The params parsed by the rule type's model (defaults filled in)."""

@@ -1,5 +1,5 @@
 """The rule types, one module each; ``REGISTRY`` maps a catalogue's ``type``
-to its parameter model and SQL template."""
+to its parameter model and evaluation function."""
 
 from __future__ import annotations
 

@@ -1,32 +1,26 @@
 """amount_spike: an amount far above the card's own recent history.
 
-The history is the card's last ``history`` transactions before this one (a
-ROWS window ending at the current row; the current row is taken back out of
-the sums). Both conditions must hold, so a card that always spends big does
-not fire, and a card with a very steady history does not fire on a small rise:
-
-* amount > factor × mean
-* amount > mean + stddevs × σ
+Fires when the amount is at least ``min_amount``, more than ``factor`` times
+the mean of the card's previous ``history`` amounts and more than ``stddevs``
+standard deviations above it, once the card has ``min_history`` of them.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Self
 
 from pydantic import Field, model_validator
 
-from fraudstream.config import Settings
-from fraudstream.detection.rules.sql import (
-    RuleRef,
-    alert_select,
-    double,
-    fmt,
-    json_id_list,
+from fraudstream.detection.engine.profile import CardProfile, Sizes
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.rules.types.base import (
+    Finding,
+    Params,
+    RuleType,
     number,
     ratio_score,
-    window_input,
 )
-from fraudstream.detection.rules.types.base import Params, RuleType
 
 
 class AmountSpikeParams(Params):
@@ -45,52 +39,34 @@ class AmountSpikeParams(Params):
         return self
 
 
-def sql(rule: RuleRef, params: AmountSpikeParams, source_view: str, settings: Settings) -> str:
-    del settings
-    reason = (
-        "CONCAT('amount ', "
-        + fmt("amount")
-        + ", ' ', currency, ' on card ', card_masked, ' is ', "
-        + fmt("amount / hist_mean", 1)
-        + ", 'x its mean of ', "
-        + fmt("hist_mean")
-        + ", ' over its last ', CAST(CAST(hist_n AS BIGINT) AS STRING), ' transactions (mean + "
-        + number(params.stddevs)
-        + " sd = ', "
-        + fmt("hist_mean + " + double(params.stddevs) + " * hist_sd")
-        + ", '), limit "
-        + number(params.factor)
-        + "x')"
+def evaluate(params: AmountSpikeParams, profile: CardProfile, tx: Tx) -> Finding | None:
+    amount = tx.amount
+    if amount < params.min_amount:
+        return None
+    history = profile.amounts[-params.history :]
+    n = len(history)
+    if n < params.min_history:
+        return None
+    mean = sum(history) / n
+    if amount <= params.factor * mean:
+        return None
+    sd = math.sqrt(max(0.0, sum(a * a for a in history) / n - mean * mean))
+    if amount <= mean + params.stddevs * sd:
+        return None
+    return Finding(
+        ratio_score(amount / mean, params.factor),
+        f"amount {amount:.2f} {tx.currency} on card {tx.card_masked} is "
+        f"{amount / mean:.1f}x its mean of {mean:.2f} over its last {n} transactions "
+        f"(mean + {number(params.stddevs)} sd = {mean + params.stddevs * sd:.2f}), "
+        f"limit {number(params.factor)}x",
+        (tx.transaction_id,),
     )
-    select = alert_select(
-        rule,
-        score=ratio_score("amount / hist_mean", double(params.factor)),
-        reason=reason,
-        evidence=json_id_list("transaction_id"),
-    )
-    return f"""{select}
-FROM (
-  SELECT *, SQRT(GREATEST(0.0, hist_sq / hist_n - hist_mean * hist_mean)) AS hist_sd
-  FROM (
-    SELECT *, (w_sum - amount) / hist_n AS hist_mean, w_sq - amount * amount AS hist_sq
-    FROM (
-      SELECT *, SUM(amount) OVER w AS w_sum, SUM(amount * amount) OVER w AS w_sq,
-             CAST(COUNT(*) OVER w - 1 AS DOUBLE) AS hist_n
-      FROM {window_input(source_view, params.history)}
-      WINDOW w AS (PARTITION BY card_token ORDER BY event_time
-                   ROWS BETWEEN {params.history} PRECEDING AND CURRENT ROW)
-    )
-    WHERE hist_n >= {params.min_history}
-  )
-)
-WHERE amount >= {double(params.min_amount)}
-  AND amount > {double(params.factor)} * hist_mean
-  AND amount > hist_mean + {double(params.stddevs)} * hist_sd"""
 
 
 RULE_TYPE = RuleType(
     name="amount_spike",
     params=AmountSpikeParams,
-    sql=sql,
+    evaluate=evaluate,
+    sizes=lambda p: Sizes(amounts=p.history),
     summary="an amount far above the card's mean and spread over its last N transactions",
 )

@@ -1,8 +1,9 @@
 """card_testing: a run of small amounts followed by a large one on one card.
 
 Fraudsters check a stolen card with a few tiny purchases, then cash it out.
-MATCH_RECOGNIZE finds at least ``min_small`` consecutive small transactions
-followed directly by a large one, the whole run within ``within_seconds``.
+Fires on a transaction of at least ``large_min`` that directly follows (by
+arrival on the card) at least ``min_small`` consecutive amounts of at most
+``small_max``, all within ``within_seconds`` of it.
 """
 
 from __future__ import annotations
@@ -11,18 +12,17 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from fraudstream.config import Settings
-from fraudstream.detection.rules.sql import (
-    RuleRef,
-    alert_select,
-    fmt,
-    interval,
-    json_escaped,
-    json_ids,
+from fraudstream.detection.engine.profile import CardProfile, Sizes
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.rules.types.base import (
+    Finding,
+    Params,
+    PositiveAmount,
+    RuleType,
+    Seconds,
     number,
     ratio_score,
 )
-from fraudstream.detection.rules.types.base import Params, PositiveAmount, RuleType, Seconds
 
 
 class CardTestingParams(Params):
@@ -42,64 +42,39 @@ class CardTestingParams(Params):
         return self
 
 
-def sql(rule: RuleRef, params: CardTestingParams, source_view: str, settings: Settings) -> str:
-    del settings
-    reason = (
-        "CONCAT(CAST(small_count AS STRING), ' small amounts (each at most "
-        + number(params.small_max)
-        + ") then ', "
-        + fmt("amount")
-        + ", ' ', currency, ' within ', "
-        + "CAST(TIMESTAMPDIFF(SECOND, first_small_time, event_time) AS STRING)"
-        + ", ' s on card ', card_masked, ', limit "
-        + str(params.min_small)
-        + " small then at least "
-        + number(params.large_min)
-        + "')"
+def evaluate(params: CardTestingParams, profile: CardProfile, tx: Tx) -> Finding | None:
+    if tx.amount < params.large_min or not profile.smalls:
+        return None
+    since = tx.event_ms - params.within_seconds * 1000
+    run: list[tuple[int, str]] = []
+    # The run of *this* rule's small amounts: the trailing entries at most
+    # small_max (a larger one, still small for another rule, breaks it).
+    for ms, tid, amount in reversed(profile.smalls):
+        if amount > params.small_max:
+            break
+        if ms <= since:
+            break
+        run.append((ms, tid))
+    if len(run) < params.min_small:
+        return None
+    run.reverse()
+    first_ms = run[0][0]
+    return Finding(
+        ratio_score(len(run), params.min_small),
+        f"{len(run)} small amounts (each at most {number(params.small_max)}) then "
+        f"{tx.amount:.2f} {tx.currency} within {(tx.event_ms - first_ms) // 1000} s on card "
+        f"{tx.card_masked}, limit {params.min_small} small then at least "
+        f"{number(params.large_min)}",
+        (*(tid for _, tid in run), tx.transaction_id),
     )
-    select = alert_select(
-        rule,
-        score=ratio_score("CAST(small_count AS DOUBLE)", str(float(params.min_small))),
-        reason=reason,
-        evidence=json_ids(f"small_ids, '\",\"', {json_escaped('transaction_id')}"),
-    )
-    measures = ",\n    ".join(
-        f"L.{column} AS {column}"
-        for column in (
-            "transaction_id",
-            "card_masked",
-            "bank_id",
-            "user_id",
-            "amount",
-            "currency",
-            "merchant",
-            "country",
-            "payment_system",
-            "event_time",
-        )
-    )
-    return f"""{select}
-FROM {source_view}
-MATCH_RECOGNIZE (
-  PARTITION BY card_token
-  ORDER BY event_time
-  MEASURES
-    {measures},
-    COUNT(S.transaction_id) AS small_count,
-    FIRST(S.event_time) AS first_small_time,
-    LISTAGG({json_escaped("S.transaction_id")}, '","') AS small_ids
-  ONE ROW PER MATCH
-  AFTER MATCH SKIP PAST LAST ROW
-  PATTERN (S{{{params.min_small},}} L) WITHIN {interval(params.within_seconds)}
-  DEFINE
-    S AS S.amount <= {float(params.small_max)!r},
-    L AS L.amount >= {float(params.large_min)!r}
-)"""
 
 
 RULE_TYPE = RuleType(
     name="card_testing",
     params=CardTestingParams,
-    sql=sql,
+    evaluate=evaluate,
+    # Twice the minimum run, so a longer run still names its first amounts.
+    sizes=lambda p: Sizes(smalls=2 * p.min_small, small_max=p.small_max, window_s=p.within_seconds),
+    cooldown=lambda p: p.within_seconds,
     summary="at least N small amounts then a large one on a card within T",
 )

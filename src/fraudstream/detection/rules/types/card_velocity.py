@@ -1,59 +1,48 @@
 """card_velocity: too many transactions on one card in a sliding window that
-ends at the current transaction."""
+ends at the current transaction (event time, this transaction included)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from fraudstream.config import Settings
-from fraudstream.detection.rules.sql import (
-    RuleRef,
-    alert_select,
+from fraudstream.detection.engine.profile import CardProfile, Sizes
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.rules.types.base import (
+    Finding,
+    Params,
+    RuleType,
+    Seconds,
     duration,
-    interval,
-    json_ids,
-    listagg_ids,
     ratio_score,
-    window_input,
 )
-from fraudstream.detection.rules.types.base import Params, RuleType, Seconds
 
 
 class CardVelocityParams(Params):
     window_seconds: Seconds = 60
-    limit: int = Field(default=5, ge=1)
+    limit: int = Field(default=5, ge=1, le=1000)
     """Fires when the count in the window, this transaction included, exceeds it."""
 
 
-def sql(rule: RuleRef, params: CardVelocityParams, source_view: str, settings: Settings) -> str:
-    del settings
-    window = duration(params.window_seconds)
-    reason = (
-        "CONCAT(CAST(tx_count AS STRING), ' transactions in "
-        + window
-        + " on card ', card_masked, ', limit "
-        + str(params.limit)
-        + "')"
+def evaluate(params: CardVelocityParams, profile: CardProfile, tx: Tx) -> Finding | None:
+    since = tx.event_ms - params.window_seconds * 1000
+    count = profile.count_since(since, tx.event_ms) + 1
+    if count <= params.limit:
+        return None
+    ids = (*profile.ids_since(since, tx.event_ms), tx.transaction_id)
+    return Finding(
+        ratio_score(count, params.limit),
+        f"{count} transactions in {duration(params.window_seconds)} on card "
+        f"{tx.card_masked}, limit {params.limit}",
+        ids,
     )
-    select = alert_select(
-        rule,
-        score=ratio_score("CAST(tx_count AS DOUBLE)", str(float(params.limit))),
-        reason=reason,
-        evidence=json_ids("window_ids"),
-    )
-    return f"""{select}
-FROM (
-  SELECT *, COUNT(*) OVER w AS tx_count, {listagg_ids()} OVER w AS window_ids
-  FROM {window_input(source_view, params.window_seconds)}
-  WINDOW w AS (PARTITION BY card_token ORDER BY event_time
-               RANGE BETWEEN {interval(params.window_seconds)} PRECEDING AND CURRENT ROW)
-)
-WHERE tx_count > {params.limit}"""
 
 
 RULE_TYPE = RuleType(
     name="card_velocity",
     params=CardVelocityParams,
-    sql=sql,
+    evaluate=evaluate,
+    # The window's previous `limit` times tell whether this one exceeds it.
+    sizes=lambda p: Sizes(times=p.limit, window_s=p.window_seconds),
+    cooldown=lambda p: p.window_seconds,
     summary="more than `limit` transactions on a card within a sliding window",
 )

@@ -1,28 +1,20 @@
 """country_hopping: too many distinct countries on one card in a sliding
-window that ends at the current transaction.
-
-COUNT(DISTINCT country) over a RANGE window runs per row in streaming mode.
-The rule fires on the transaction that lifts the distinct count above the
-limit, not on every later transaction while the count stays there (LAG of the
-count over the card's previous transaction).
-"""
+window that ends at the current transaction (this one's country included)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from fraudstream.config import Settings
-from fraudstream.detection.rules.sql import (
-    RuleRef,
-    alert_select,
+from fraudstream.detection.engine.profile import CardProfile, Sizes
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.rules.types.base import (
+    Finding,
+    Params,
+    RuleType,
+    Seconds,
     duration,
-    interval,
-    json_ids,
-    listagg_ids,
     ratio_score,
-    window_input,
 )
-from fraudstream.detection.rules.types.base import Params, RuleType, Seconds
 
 
 class CountryHoppingParams(Params):
@@ -31,39 +23,26 @@ class CountryHoppingParams(Params):
     """Fires when the distinct countries in the window exceed it."""
 
 
-def sql(rule: RuleRef, params: CountryHoppingParams, source_view: str, settings: Settings) -> str:
-    del settings
-    reason = (
-        "CONCAT(CAST(country_count AS STRING), ' countries (', window_countries, ') in "
-        + duration(params.window_seconds)
-        + " on card ', card_masked, ', limit "
-        + str(params.limit)
-        + "')"
+def evaluate(params: CountryHoppingParams, profile: CardProfile, tx: Tx) -> Finding | None:
+    since = tx.event_ms - params.window_seconds * 1000
+    countries = {c for c, ms in profile.countries.items() if ms > since}
+    countries.add(tx.country)
+    if len(countries) <= params.limit:
+        return None
+    return Finding(
+        ratio_score(len(countries), params.limit),
+        f"card {tx.card_masked} used in {len(countries)} countries "
+        f"({', '.join(sorted(countries))}) within {duration(params.window_seconds)}, "
+        f"limit {params.limit}",
+        (*profile.ids_since(since, tx.event_ms), tx.transaction_id),
     )
-    select = alert_select(
-        rule,
-        score=ratio_score("CAST(country_count AS DOUBLE)", str(float(params.limit))),
-        reason=reason,
-        evidence=json_ids("window_ids"),
-    )
-    return f"""{select}
-FROM (
-  SELECT *, LAG(country_count) OVER (PARTITION BY card_token ORDER BY event_time) AS prev_count
-  FROM (
-    SELECT *, COUNT(DISTINCT country) OVER w AS country_count,
-           LISTAGG(DISTINCT country, ',') OVER w AS window_countries,
-           {listagg_ids()} OVER w AS window_ids
-    FROM {window_input(source_view, params.window_seconds)}
-    WINDOW w AS (PARTITION BY card_token ORDER BY event_time
-                 RANGE BETWEEN {interval(params.window_seconds)} PRECEDING AND CURRENT ROW)
-  )
-)
-WHERE country_count > {params.limit} AND country_count > COALESCE(prev_count, 0)"""
 
 
 RULE_TYPE = RuleType(
     name="country_hopping",
     params=CountryHoppingParams,
-    sql=sql,
-    summary="more than `limit` distinct countries on a card within a sliding window",
+    evaluate=evaluate,
+    sizes=lambda p: Sizes(country_window_s=p.window_seconds, window_s=p.window_seconds),
+    cooldown=lambda p: p.window_seconds,
+    summary="more distinct countries on a card within a window than a traveller could",
 )

@@ -1,24 +1,21 @@
-"""high_amount: one transaction above an absolute limit, per currency."""
+"""high_amount: a single transaction above an absolute limit in its currency."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from fraudstream.config import Settings
-from fraudstream.detection.rules.sql import (
-    RuleRef,
-    alert_select,
-    double,
-    fmt,
-    json_id_list,
-    quote,
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.rules.types.base import (
+    Finding,
+    Params,
+    PositiveAmount,
+    RuleType,
     ratio_score,
 )
-from fraudstream.detection.rules.types.base import Params, PositiveAmount, RuleType
 
-CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 class HighAmountParams(Params):
@@ -27,37 +24,23 @@ class HighAmountParams(Params):
     per_currency: dict[CurrencyCode, PositiveAmount] = Field(default_factory=dict)
 
 
-def sql(rule: RuleRef, params: HighAmountParams, source_view: str, settings: Settings) -> str:
-    del settings
-    if params.per_currency:
-        branches = " ".join(
-            f"WHEN {quote(code)} THEN {double(limit)}"
-            for code, limit in sorted(params.per_currency.items())
-        )
-        limit = f"CASE currency {branches} ELSE {double(params.threshold)} END"
-    else:
-        limit = double(params.threshold)
-    reason = (
-        "CONCAT('amount ', "
-        + fmt("amount")
-        + ", ' ', currency, ' on card ', card_masked, ' is above the limit of ', "
-        + fmt("amount_limit")
-        + ", ' ', currency)"
+def evaluate(params: HighAmountParams, profile: Any, tx: Tx) -> Finding | None:
+    del profile
+    limit = params.per_currency.get(tx.currency, params.threshold)
+    if tx.amount <= limit:
+        return None
+    return Finding(
+        ratio_score(tx.amount, limit),
+        f"amount {tx.amount:.2f} {tx.currency} on card {tx.card_masked} is above the limit "
+        f"of {limit:.2f} {tx.currency}",
+        (tx.transaction_id,),
     )
-    select = alert_select(
-        rule,
-        score=ratio_score("amount", "amount_limit"),
-        reason=reason,
-        evidence=json_id_list("transaction_id"),
-    )
-    return f"""{select}
-FROM (SELECT *, {limit} AS amount_limit FROM {source_view})
-WHERE amount > amount_limit"""
 
 
 RULE_TYPE = RuleType(
     name="high_amount",
     params=HighAmountParams,
-    sql=sql,
+    evaluate=evaluate,
+    episodic=False,
     summary="a single transaction above a per-currency limit",
 )

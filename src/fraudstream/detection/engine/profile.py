@@ -1,0 +1,251 @@
+"""Per-card and per-user profiles: compact, bounded, pure Python.
+
+A profile is what the keyed operator keeps for one card (or user) between
+transactions. Rules read it (``rules/types``); only ``update`` changes it,
+after every rule has looked at the transaction. Its size is bounded by the
+catalogue's ``Sizes`` (the longest history any enabled rule needs), and the
+job drops a profile unseen for longer than the longest window (state TTL).
+
+Profiles are stored in Flink as plain tuples (``to_state``/``from_state``),
+so a catalogue change restores them: a new rule reads what the profile
+already holds, and a larger history fills as transactions arrive.
+
+Size per card with the bundled catalogue (measured with ``pickle`` in
+``tests/unit/detection/engine/test_profile.py``; see docs/DETECTION.md):
+about 0.3 KB for a card with a few transactions, at most ~1.2 KB for one at
+the hourly velocity limit.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from fraudstream.detection.engine.tx import Tx
+
+STATE_VERSION: Final = 1
+RECENT_IDS: Final = 10
+"""Transaction ids kept for evidence (the most recent ones)."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much card history a rule needs; the profile keeps the maximum over
+    the enabled rules, so it stays bounded whatever the catalogue says."""
+
+    times: int = 0
+    """previous event times kept (velocity windows)"""
+    amounts: int = 0
+    """previous amounts kept (amount history)"""
+    smalls: int = 0
+    """trailing run of small amounts kept (card testing)"""
+    small_max: float = 0.0
+    """an amount is part of the small run when at most this"""
+    country_window_s: int = 0
+    """how long a country stays in the card's recent countries"""
+    window_s: int = 0
+    """the longest look-back of the rule, for the profile's time-to-live"""
+
+    def merge(self, other: Sizes) -> Sizes:
+        return Sizes(
+            times=max(self.times, other.times),
+            amounts=max(self.amounts, other.amounts),
+            smalls=max(self.smalls, other.smalls),
+            small_max=max(self.small_max, other.small_max),
+            country_window_s=max(self.country_window_s, other.country_window_s),
+            window_s=max(self.window_s, other.window_s),
+        )
+
+
+class CardProfile:
+    """What one card has done recently, in arrival order where it matters."""
+
+    __slots__ = (
+        "amounts",
+        "countries",
+        "episodes",
+        "last_country",
+        "last_id",
+        "last_ms",
+        "recent",
+        "seen",
+        "smalls",
+        "times",
+    )
+
+    def __init__(self) -> None:
+        self.seen = 0
+        """transactions seen (ever, while the profile lived)"""
+        self.last_ms = 0
+        """event time of the previous transaction by arrival (0: none yet)"""
+        self.last_country = ""
+        self.last_id = ""
+        self.times: list[int] = []
+        """previous event times, ascending (bounded)"""
+        self.recent: list[tuple[int, str]] = []
+        """(event ms, transaction id) of the last RECENT_IDS transactions, arrival order"""
+        self.amounts: list[float] = []
+        """previous amounts, arrival order (bounded)"""
+        self.countries: dict[str, int] = {}
+        """country -> latest event time it was seen"""
+        self.smalls: list[tuple[int, str, float]] = []
+        """trailing run of small amounts: (event ms, transaction id, amount)"""
+        self.episodes: dict[str, list[Any]] = {}
+        """rule id -> open episode (see engine.Episode)"""
+
+    # -- reading -------------------------------------------------------------
+
+    def count_since(self, since_ms: int, until_ms: int) -> int:
+        """Previous transactions with since_ms < event time <= until_ms."""
+        times = self.times
+        return bisect_right(times, until_ms) - bisect_right(times, since_ms)
+
+    def ids_since(self, since_ms: int, until_ms: int) -> list[str]:
+        """Ids of the recent transactions (at most RECENT_IDS) in that range."""
+        return [tid for ms, tid in self.recent if since_ms < ms <= until_ms]
+
+    # -- writing -------------------------------------------------------------
+
+    def update(self, tx: Tx, sizes: Sizes) -> bool:
+        """Add ``tx``; return True when it arrived out of order (older than
+        the card's latest event time). Bounded by ``sizes``."""
+        ms = tx.event_ms
+        late = ms < self.last_ms
+        self.seen += 1
+        if sizes.times:
+            times = self.times
+            if not times or ms >= times[-1]:
+                times.append(ms)
+            else:
+                insort(times, ms)
+            if len(times) > sizes.times:
+                del times[: len(times) - sizes.times]
+        recent = self.recent
+        recent.append((ms, tx.transaction_id))
+        if len(recent) > RECENT_IDS:
+            del recent[0]
+        if sizes.amounts:
+            amounts = self.amounts
+            amounts.append(tx.amount)
+            if len(amounts) > sizes.amounts:
+                del amounts[0]
+        if sizes.country_window_s:
+            countries = self.countries
+            if countries.get(tx.country, -1) < ms:
+                countries[tx.country] = ms
+            horizon = max(ms, self.last_ms) - sizes.country_window_s * 1000
+            if len(countries) > 1:
+                for code in [c for c, seen in countries.items() if seen <= horizon]:
+                    del countries[code]
+        if sizes.smalls:
+            if tx.amount <= sizes.small_max:
+                smalls = self.smalls
+                smalls.append((ms, tx.transaction_id, tx.amount))
+                if len(smalls) > sizes.smalls:
+                    del smalls[0]
+            elif self.smalls:
+                self.smalls = []
+        if not late:
+            self.last_ms = ms
+            self.last_country = tx.country
+            self.last_id = tx.transaction_id
+        return late
+
+    # -- state ---------------------------------------------------------------
+
+    def to_state(self) -> tuple[Any, ...]:
+        return (
+            STATE_VERSION,
+            self.seen,
+            self.last_ms,
+            self.last_country,
+            self.last_id,
+            self.times,
+            self.recent,
+            self.amounts,
+            self.countries,
+            self.smalls,
+            self.episodes,
+        )
+
+    @classmethod
+    def from_state(cls, state: tuple[Any, ...] | None) -> CardProfile:
+        profile = cls()
+        if state is None or state[0] != STATE_VERSION:
+            return profile
+        (
+            _,
+            profile.seen,
+            profile.last_ms,
+            profile.last_country,
+            profile.last_id,
+            profile.times,
+            profile.recent,
+            profile.amounts,
+            profile.countries,
+            profile.smalls,
+            profile.episodes,
+        ) = state
+        return profile
+
+
+class Window(NamedTuple):
+    """One tumbling window of a user before the current transaction."""
+
+    count: int  # type: ignore[assignment]
+    countries: frozenset[str]
+    ids: tuple[str, ...]
+
+
+_EMPTY: Final = Window(0, frozenset(), ())
+
+
+class UserProfile:
+    """Per-user state of user-scope rules: the current tumbling window of each
+    window width the catalogue uses."""
+
+    __slots__ = ("episodes", "windows")
+
+    def __init__(self) -> None:
+        self.windows: dict[int, list[Any]] = {}
+        """width (s) -> [window index, transaction count, countries, last ids]"""
+        self.episodes: dict[str, list[Any]] = {}
+
+    def window(self, width_s: int, index: int) -> Window:
+        """The window ``index`` of width ``width_s`` as it stands (empty if it is
+        not the current one)."""
+        current = self.windows.get(width_s)
+        if current is None or current[0] != index:
+            return _EMPTY
+        return Window(current[1], frozenset(current[2]), tuple(current[3]))
+
+    def update(self, tx: Tx, widths: tuple[int, ...]) -> bool:
+        """Add ``tx`` to the window of each width; True when it is late (its
+        window is older than the current one, which it then does not count in)."""
+        late = False
+        for width in widths:
+            index = tx.event_ms // (width * 1000)
+            current = self.windows.get(width)
+            if current is None or index > current[0]:
+                self.windows[width] = [index, 1, [tx.country], [tx.transaction_id]]
+            elif index == current[0]:
+                current[1] += 1
+                if tx.country not in current[2]:
+                    current[2].append(tx.country)
+                current[3].append(tx.transaction_id)
+                if len(current[3]) > RECENT_IDS:
+                    del current[3][0]
+            else:
+                late = True
+        return late
+
+    def to_state(self) -> tuple[Any, ...]:
+        return (STATE_VERSION, self.windows, self.episodes)
+
+    @classmethod
+    def from_state(cls, state: tuple[Any, ...] | None) -> UserProfile:
+        profile = cls()
+        if state is not None and state[0] == STATE_VERSION:
+            _, profile.windows, profile.episodes = state
+        return profile

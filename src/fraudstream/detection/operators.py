@@ -1,0 +1,182 @@
+"""The job's Python operators, run by Flink inside the TaskManager (thread mode).
+
+``Validate`` parses and checks each Kafka record once: valid records become a
+``Tx`` row (no card number), the rest go to the rejected side output with
+their reason. ``CardRules`` and ``UserRules`` are keyed by card token and by
+user id: each keeps its profile in Flink state and asks the ``Engine`` for
+the alerts of every transaction as it arrives.
+
+The engine and the rule code are the same as ``fraudstream backtest`` runs;
+only the state handling and the metrics live here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pyflink.common import Row, Time, Types
+from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
+from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
+
+from fraudstream.detection.engine.engine import Engine, alert_json
+from fraudstream.detection.engine.lookups import BlocklistCache
+from fraudstream.detection.engine.profile import CardProfile, UserProfile
+from fraudstream.detection.engine.tx import FIELDS, Tx, from_transaction
+from fraudstream.detection.rules.catalogue import parse_catalogue
+from fraudstream.records import Alert, InvalidRecord, parse_transaction
+
+log = logging.getLogger(__name__)
+
+_S, _L, _D, _I = Types.STRING(), Types.LONG(), Types.DOUBLE(), Types.INT()
+
+TX_TYPES: Final = {
+    "transaction_id": _S,
+    "bank_id": _S,
+    "payment_system": _S,
+    "card_masked": _S,
+    "card_token": _S,
+    "user_id": _L,
+    "amount": _D,
+    "currency": _S,
+    "merchant": _S,
+    "country": _S,
+    "event_ms": _L,
+    "merchant_category": _S,
+    "channel": _S,
+    "ingested_ms": _L,
+}
+TX_ROW: Final = Types.ROW_NAMED(list(FIELDS), [TX_TYPES[name] for name in FIELDS])
+
+REJECTED_FIELDS: Final = (
+    "reason",
+    "detail",
+    "raw_payload",
+    "source_partition",
+    "source_offset",
+    "received_ms",
+)
+REJECTED_ROW: Final = Types.ROW_NAMED(list(REJECTED_FIELDS), [_S, _S, _S, _I, _L, _L])
+REJECTED: Final = OutputTag("rejected", REJECTED_ROW)
+
+ALERT_FIELDS: Final = (*Alert.__dataclass_fields__, "json")
+_ALERT_TYPES: Final = {"score": _D, "user_id": _L, "amount": _D, "hits": _I}
+ALERT_ROW: Final = Types.ROW_NAMED(
+    list(ALERT_FIELDS), [_ALERT_TYPES.get(name, _S) for name in ALERT_FIELDS]
+)
+
+# A digit with at least six before it and four after: a 16-digit number keeps
+# its first six and last four (as mask_card). Raw card numbers never leave
+# the transactions topic.
+_CARD_DIGITS: Final = re.compile(r"[0-9](?<=[0-9]{7})(?=[0-9]{4})")
+
+
+def redact(payload: str) -> str:
+    return _CARD_DIGITS.sub("*", payload)
+
+
+def alert_row(alert: Alert) -> Row:
+    values = [getattr(alert, name) for name in Alert.__dataclass_fields__]
+    values[ALERT_FIELDS.index("evidence")] = "[" + ",".join(f'"{e}"' for e in alert.evidence) + "]"
+    return Row(*values, alert_json(alert))
+
+
+class Validate(ProcessFunction):  # type: ignore[misc]
+    """Kafka record (payload, partition, offset, timestamp ms) -> Tx row or rejected row."""
+
+    def __init__(self, token_key: str) -> None:
+        self._key = token_key
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        payload, partition, offset, kafka_ms = value
+        now = datetime.fromtimestamp(kafka_ms / 1000, UTC)
+        try:
+            tx = parse_transaction(payload, now=now)
+        except InvalidRecord as exc:
+            text = payload.decode("utf-8", errors="replace").replace("\x00", "")
+            yield REJECTED, Row(exc.reason, exc.detail, redact(text), partition, offset, kafka_ms)
+            return
+        yield Row(*from_transaction(tx, self._key, kafka_ms))
+
+
+def _profile_state(name: str, ttl_s: int) -> ValueStateDescriptor:
+    descriptor = ValueStateDescriptor(name, Types.PICKLED_BYTE_ARRAY())
+    # A profile unseen for longer than the longest window holds nothing a
+    # rule would read: Flink drops it (checked on read, cleaned on snapshots).
+    descriptor.enable_time_to_live(
+        StateTtlConfig.new_builder(Time.seconds(ttl_s))
+        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+        .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+        .build()
+    )
+    return descriptor
+
+
+class _Rules(KeyedProcessFunction):  # type: ignore[misc]
+    def __init__(self, catalogue: dict[str, Any], dsn: str | None) -> None:
+        self._catalogue = catalogue
+        self._dsn = dsn
+        self.engine: Engine
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.engine = Engine(parse_catalogue(self._catalogue))
+        group = runtime_context.get_metrics_group()
+        self._out_of_order = group.counter("outOfOrder")
+        self._alerts = group.counter("alertsRaised")
+        self._updates = group.counter("alertUpdates")
+        self._seen = (0, 0, 0)
+
+    def _metrics(self) -> None:
+        counters = self.engine.counters
+        now = (counters.out_of_order, counters.alerts, counters.updates)
+        before = self._seen
+        if now != before:
+            self._out_of_order.inc(now[0] - before[0])
+            self._alerts.inc(now[1] - before[1])
+            self._updates.inc(now[2] - before[2])
+            self._seen = now
+
+
+class CardRules(_Rules):
+    """Keyed by card token: the card profile and every card-scope rule."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
+        self._state = runtime_context.get_state(_profile_state("card-profile", self.engine.ttl_s))
+        rules = self.engine.blocklist_rules
+        self._blocklist = (
+            BlocklistCache(self._dsn, rules[0].params.cache_seconds, rules[0].params.cache_max_rows)
+            if rules and self._dsn
+            else None
+        )
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        tx = Tx(*value)
+        state = self._state
+        profile = CardProfile.from_state(state.value())
+        entries = self._blocklist.entries() if self._blocklist is not None else None
+        alerts = self.engine.card(profile, tx, int(time.time() * 1000), entries)
+        state.update(profile.to_state())
+        self._metrics()
+        for alert in alerts:
+            yield alert_row(alert)
+
+
+class UserRules(_Rules):
+    """Keyed by user id: the user profile and every user-scope rule."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
+        self._state = runtime_context.get_state(_profile_state("user-profile", self.engine.ttl_s))
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        tx = Tx(*value)
+        profile = UserProfile.from_state(self._state.value())
+        alerts = self.engine.user(profile, tx, int(time.time() * 1000))
+        self._state.update(profile.to_state())
+        self._metrics()
+        for alert in alerts:
+            yield alert_row(alert)
