@@ -192,3 +192,29 @@ def ensure_database(settings: Settings) -> None:
 def ping(dsn: str) -> bool:
     with psycopg.connect(dsn, connect_timeout=3) as conn:
         return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+# Refusals that waiting does not fix, as libpq words them on connection
+# failures (those carry no SQLSTATE).
+_PERMANENT_MESSAGES = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",
+    "authentication failed",
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """True for errors of a server that is starting, stopping or not listening yet.
+
+    "the database system is starting up" (57P03), a refused connection, a
+    server shutting down (57P01): worth another try. Wrong credentials, a
+    missing database or role, and SQL errors are not.
+    """
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate or ""
+    if state.startswith("28") or state == "3D000":
+        return False
+    message = str(exc).lower()
+    return not any(text in message for text in _PERMANENT_MESSAGES)
