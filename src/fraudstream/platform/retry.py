@@ -46,11 +46,16 @@ class NotReady(Exception):
 
 @dataclass(frozen=True)
 class Backoff:
-    """Delays between attempts: ``initial``, doubling, capped at ``maximum``."""
+    """Delays between attempts: ``initial``, doubling, capped at ``maximum``.
 
-    initial: float = 0.1
+    The cap is low because every probe here is cheap (a connect, a metadata
+    request, a REST GET) and each second slept past readiness is a second
+    added to ``stack up``.
+    """
+
+    initial: float = 0.05
     factor: float = 2.0
-    maximum: float = 2.0
+    maximum: float = 0.5
 
     def delay(self, attempt: int) -> float:
         return float(min(self.maximum, self.initial * self.factor**attempt))
@@ -136,7 +141,14 @@ def retry(
                 f"(waiting for {what}; last: {summary(last)})",
                 blamed_log,
             ) from last
-        log.debug("%s: %s not ready yet (%s)", component, what, summary(last))
+        # The first miss says what is awaited; the rest would only repeat it.
+        log.log(
+            logging.INFO if attempt == 0 else logging.DEBUG,
+            "%s: waiting for %s (%s)",
+            component,
+            what,
+            summary(last),
+        )
         sleep(min(backoff.delay(attempt), max(deadline.remaining(), 0.01)))
         attempt += 1
 
@@ -157,7 +169,7 @@ def poll(
 
     def attempt() -> None:
         if not check():
-            raise NotReady(f"no {what} yet")
+            raise NotReady("not yet")
 
     retry(
         attempt,

@@ -59,10 +59,25 @@ def test_transient_errors_are_retried_with_backoff_until_success() -> None:
         component="kafka",
         what="topic creation",
         transient=topics.transient,
+        backoff=Backoff(initial=0.1, factor=2.0, maximum=0.5),
         sleep=t.sleep,
     )
     assert result == "ok"
-    assert t.sleeps == pytest.approx([0.1, 0.2, 0.4, 0.8])
+    assert t.sleeps == pytest.approx([0.1, 0.2, 0.4, 0.5])
+
+
+def test_last_sleep_is_cut_to_the_deadline() -> None:
+    t = FakeTime()
+    with pytest.raises(ReadinessError):
+        retry(
+            failing(100, destroyed),
+            deadline=Deadline(1.0, clock=t.clock),
+            component="kafka",
+            what="metadata",
+            backoff=Backoff(initial=0.3, factor=1.0, maximum=0.3),
+            sleep=t.sleep,
+        )
+    assert t.sleeps == pytest.approx([0.3, 0.3, 0.3, 0.1])
 
 
 def test_deadline_ends_the_wait_naming_component_and_log() -> None:
