@@ -86,6 +86,10 @@ def cluster_config(settings: Settings) -> dict[str, Any]:
         "web.submit.enable": True,
         "web.cancel.enable": True,
         "heartbeat.timeout": 20000,
+        # The TaskManager usually asks for the ResourceManager before the
+        # JobManager has started it; Flink's default 10 s pause after such a
+        # failed lookup was the largest single wait in `stack up`.
+        "cluster.registration.error-delay": "1 s",
     }
 
 
