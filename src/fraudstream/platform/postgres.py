@@ -116,6 +116,32 @@ def init(settings: Settings) -> None:
         raise RuntimeError(f"initdb failed:\n{result.stdout}{result.stderr}")
 
 
+def clear_stale_lock(settings: Settings) -> bool:
+    """Remove ``postmaster.pid`` left by a server that was killed; True if removed.
+
+    PostgreSQL clears the lock itself when its pid is dead, but refuses to
+    start when the pid now belongs to another process, which is common after
+    a reboot or a container restart recycled the pids. A server still
+    running on this data folder is a ``postgres`` process and is left alone.
+    """
+    lock = data_dir(settings) / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except FileNotFoundError:
+        return False  # the pid is free: PostgreSQL handles that case itself
+    except OSError:
+        return False  # cannot tell whose it is: let PostgreSQL decide
+    if Path(command.decode(errors="replace")).name.startswith(("postgres", "postmaster")):
+        return False
+    log.warning("removing stale %s: pid %d is now another program", lock, pid)
+    lock.unlink(missing_ok=True)
+    return True
+
+
 def prepare_socket_dir(settings: Settings) -> Path:
     path = socket_dir(settings)
     path.mkdir(parents=True, exist_ok=True)

@@ -171,6 +171,7 @@ class Stack:
         if self.process("postgres").alive():
             return
         postgres.init(s)
+        postgres.clear_stale_lock(s)
         postgres.prepare_socket_dir(s)
         self._spawn("postgres", postgres.server_argv(s), user=postgres.spawn_user(s))
 
