@@ -86,6 +86,10 @@ def cluster_config(settings: Settings) -> dict[str, Any]:
         "web.submit.enable": True,
         "web.cancel.enable": True,
         "heartbeat.timeout": 20000,
+        # The TaskManager usually asks for the ResourceManager before the
+        # JobManager has started it; Flink's default 10 s pause after such a
+        # failed lookup was the largest single wait in `stack up`.
+        "cluster.registration.error-delay": "1 s",
     }
 
 
@@ -147,3 +151,16 @@ def overview(rest_url: str, *, timeout: float = 5.0) -> dict[str, Any]:
 
 def total_slots(rest_url: str) -> int:
     return sum(int(tm.get("slotsNumber", 0)) for tm in taskmanagers(rest_url))
+
+
+def transient(exc: BaseException) -> bool:
+    """True for errors of a REST API that is not (fully) up yet.
+
+    Refused connections, timeouts, 5xx answers (503 while the dispatcher
+    elects its leader) and half-written JSON are; a 4xx means the URL does
+    not point at a Flink cluster.
+    """
+    if isinstance(exc, requests.HTTPError):
+        status = exc.response.status_code if exc.response is not None else None
+        return status is None or status >= 500
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ValueError))

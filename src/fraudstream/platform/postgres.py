@@ -116,6 +116,32 @@ def init(settings: Settings) -> None:
         raise RuntimeError(f"initdb failed:\n{result.stdout}{result.stderr}")
 
 
+def clear_stale_lock(settings: Settings) -> bool:
+    """Remove ``postmaster.pid`` left by a server that was killed; True if removed.
+
+    PostgreSQL clears the lock itself when its pid is dead, but refuses to
+    start when the pid now belongs to another process, which is common after
+    a reboot or a container restart recycled the pids. A server still
+    running on this data folder is a ``postgres`` process and is left alone.
+    """
+    lock = data_dir(settings) / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except FileNotFoundError:
+        return False  # the pid is free: PostgreSQL handles that case itself
+    except OSError:
+        return False  # cannot tell whose it is: let PostgreSQL decide
+    if Path(command.decode(errors="replace")).name.startswith(("postgres", "postmaster")):
+        return False
+    log.warning("removing stale %s: pid %d is now another program", lock, pid)
+    lock.unlink(missing_ok=True)
+    return True
+
+
 def prepare_socket_dir(settings: Settings) -> Path:
     path = socket_dir(settings)
     path.mkdir(parents=True, exist_ok=True)
@@ -192,3 +218,29 @@ def ensure_database(settings: Settings) -> None:
 def ping(dsn: str) -> bool:
     with psycopg.connect(dsn, connect_timeout=3) as conn:
         return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+# Refusals that waiting does not fix, as libpq words them on connection
+# failures (those carry no SQLSTATE).
+_PERMANENT_MESSAGES = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",
+    "authentication failed",
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """True for errors of a server that is starting, stopping or not listening yet.
+
+    "the database system is starting up" (57P03), a refused connection, a
+    server shutting down (57P01): worth another try. Wrong credentials, a
+    missing database or role, and SQL errors are not.
+    """
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate or ""
+    if state.startswith("28") or state == "3D000":
+        return False
+    message = str(exc).lower()
+    return not any(text in message for text in _PERMANENT_MESSAGES)

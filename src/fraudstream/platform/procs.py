@@ -23,13 +23,26 @@ log = logging.getLogger(__name__)
 
 
 class ReadinessError(RuntimeError):
-    """A component did not become ready before its deadline."""
+    """A component did not start or did not become ready before its deadline.
+
+    The message is one line (``<component> <detail>; see <log>``): the CLI
+    prints it as the whole error, without a traceback.
+    """
 
     def __init__(self, component: str, detail: str, log_file: Path | None = None) -> None:
-        where = f"; read {log_file}" if log_file else ""
-        super().__init__(f"{component} did not come up: {detail}{where}")
         self.component = component
+        self.detail = " ".join(detail.split())
         self.log_file = log_file
+        where = f"; see {display_path(log_file)}" if log_file else ""
+        super().__init__(f"{component} {self.detail}{where}")
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -168,23 +181,21 @@ def wait_until(
 ) -> None:
     """Poll ``check`` until it is true; raise ``ReadinessError`` at the deadline.
 
-    Fails early when ``proc`` has died, pointing at its log.
+    Any exception from ``check`` counts as "not yet". Polls back off from a
+    short first delay up to ``interval``. Fails early when ``proc`` has died,
+    pointing at its log.
     """
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception as exc:  # readiness probes fail in many ways until ready
-            last_error = exc
-        if proc is not None and not proc.alive():
-            raise ReadinessError(component, f"process exited while waiting for {what}", log_file)
-        time.sleep(interval)
-    detail = f"no {what} after {timeout:.0f}s"
-    if last_error is not None:
-        detail += f" (last error: {last_error})"
-    raise ReadinessError(component, detail, log_file)
+    from fraudstream.platform import retry
+
+    retry.poll(
+        check,
+        deadline=timeout,
+        component=component,
+        what=what,
+        log_file=log_file,
+        proc=proc,
+        backoff=retry.Backoff(initial=min(0.05, interval), maximum=interval),
+    )
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -7,19 +7,21 @@ probe. A component that does not come up is named together with its log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka.admin import AdminClient
 
 from fraudstream.archive import migrate
 from fraudstream.config import Settings
-from fraudstream.platform import flink, jvm, kafka, ports, postgres, procs, topics
+from fraudstream.platform import flink, jvm, kafka, ports, postgres, procs, retry, topics
 from fraudstream.platform.jvm import PrerequisiteError
 from fraudstream.platform.procs import ManagedProcess, ReadinessError
 
@@ -98,28 +100,62 @@ class Stack:
 
     # -- up -----------------------------------------------------------------------
     def up(self) -> None:
+        """Start what is not running and wait until every component is ready.
+
+        Works the same on an empty runtime folder and on one that already
+        holds topics, checkpoints and archived rows. Any failure ends in one
+        ``ReadinessError`` (or ``PrerequisiteError``) naming the component
+        and its log, after what was started has been stopped again.
+        """
         s = self.settings
         started = time.monotonic()
-        self.check_prerequisites()
-        for path in (s.home, s.logs_dir, s.run_dir, s.data_dir):
-            path.mkdir(parents=True, exist_ok=True)
-        if s.kafka_local or s.flink_local:
-            jvm.fetch(s.jvm_home)
+        with self._blame("stack"):
+            self.check_prerequisites()
+            for path in (s.home, s.logs_dir, s.run_dir, s.data_dir):
+                path.mkdir(parents=True, exist_ok=True)
+            if s.kafka_local or s.flink_local:
+                jvm.fetch(s.jvm_home)
         try:
             if s.postgres_local:
-                self._start_postgres()
+                with self._blame("postgres"):
+                    self._start_postgres()
             if s.kafka_local:
-                self._start_kafka()
+                with self._blame("kafka-controller"):
+                    self._start_kafka()
             if s.flink_local:
-                self._start_flink()
-            self._wait_postgres()
-            self._wait_kafka()
-            self._wait_flink()
+                with self._blame("flink-jobmanager"):
+                    self._start_flink()
+            with self._blame("postgres"):
+                self._wait_postgres()
+            log.info("postgres ready after %.1fs", time.monotonic() - started)
+            with self._blame("kafka-controller" if s.kafka_local else "kafka"):
+                self._wait_kafka()
+            log.info("kafka ready after %.1fs", time.monotonic() - started)
+            with self._blame("flink-jobmanager" if s.flink_local else "flink"):
+                self._wait_flink()
         except BaseException:
             log.error("stack did not come up; stopping what was started")
             self.down()
             raise
         log.info("stack up in %.1fs", time.monotonic() - started)
+
+    @contextlib.contextmanager
+    def _blame(self, component: str) -> Iterator[None]:
+        """Turn an unexpected error of ``component`` into a one-line ``ReadinessError``."""
+        try:
+            yield
+        except (ReadinessError, PrerequisiteError):
+            raise
+        except Exception as exc:
+            raise ReadinessError(
+                component, f"could not be started: {retry.summary(exc)}", self._log_of(component)
+            ) from exc
+
+    def _is_local(self, component: str) -> bool:
+        return component in self.component_names()
+
+    def _log_of(self, component: str) -> Path | None:
+        return self.process(component).log_file if self._is_local(component) else None
 
     def _spawn(self, name: str, argv: list[str], **kwargs: Any) -> ManagedProcess:
         proc = self.process(name)
@@ -135,6 +171,7 @@ class Stack:
         if self.process("postgres").alive():
             return
         postgres.init(s)
+        postgres.clear_stale_lock(s)
         postgres.prepare_socket_dir(s)
         self._spawn("postgres", postgres.server_argv(s), user=postgres.spawn_user(s))
 
@@ -158,7 +195,9 @@ class Stack:
         for node, child in formatting:
             out, _ = child.communicate(timeout=120)
             if child.returncode != 0:
-                raise ReadinessError(node.name, f"storage format failed:\n{out[-2000:]}")
+                log.error("storage format of %s failed:\n%s", node.name, out[-4000:])
+                last = out.strip().splitlines()[-1:] or ["no output"]
+                raise ReadinessError(node.name, f"storage format failed: {last[0]}")
         for node in nodes:
             self.start_node(node.name)
 
@@ -182,81 +221,158 @@ class Stack:
         return self._spawn("flink-taskmanager", flink.taskmanager_argv(), env=env)
 
     # -- readiness ----------------------------------------------------------------
+    # Each component has one deadline shared by its steps; every step retries
+    # what a service that is still starting answers (see retry.py).
     def _wait_postgres(self) -> None:
         s = self.settings
+        deadline = retry.Deadline(POSTGRES_TIMEOUT)
+        log_file = self._log_of("postgres")
+        proc = self.process("postgres") if s.postgres_local else None
         if s.postgres_local:
-            proc = self.process("postgres")
-            procs.wait_until(
+            retry.poll(
                 lambda: _admin_ping(s),
-                timeout=POSTGRES_TIMEOUT,
+                deadline=deadline,
                 component="postgres",
-                what="answer on the admin socket",
-                log_file=proc.log_file,
+                what="an answer on the admin socket",
+                transient=postgres.transient,
+                log_file=log_file,
                 proc=proc,
             )
-            postgres.ensure_database(s)
-        procs.wait_until(
+            retry.retry(
+                lambda: postgres.ensure_database(s),
+                deadline=deadline,
+                component="postgres",
+                what="the application role and database",
+                transient=postgres.transient,
+                log_file=log_file,
+                proc=proc,
+            )
+        retry.poll(
             lambda: postgres.ping(s.dsn),
-            timeout=POSTGRES_TIMEOUT,
+            deadline=deadline,
             component="postgres",
-            what=f"answer at {s.dsn_redacted}",
-            log_file=self.process("postgres").log_file if s.postgres_local else None,
+            what=f"an answer at {s.dsn_redacted}",
+            transient=postgres.transient,
+            log_file=log_file,
+            proc=proc,
         )
-        migrate.migrate(s.dsn)
+        # Each migration is its own transaction and re-running skips applied
+        # ones, so a connection lost half-way is safe to retry.
+        retry.retry(
+            lambda: migrate.migrate(s.dsn),
+            deadline=deadline,
+            component="postgres",
+            what="the archive migrations",
+            transient=postgres.transient,
+            log_file=log_file,
+            proc=proc,
+        )
 
     def _wait_kafka(self) -> None:
         s = self.settings
+        deadline = retry.Deadline(KAFKA_TIMEOUT)
         admin = topics.admin_client(s)
-        expected = len(s.kafka_broker_ports) if s.kafka_local else 1
-        controller = self.process("kafka-controller")
         if s.kafka_local:
-            procs.wait_until(
+            controller = self.process("kafka-controller")
+            retry.poll(
                 lambda: ports.can_connect(s.host, s.kafka_controller_port),
-                timeout=KAFKA_TIMEOUT,
+                deadline=deadline,
                 component="kafka-controller",
-                what=f"listener on {s.controller_address}",
+                what=f"a listener on {s.controller_address}",
                 log_file=controller.log_file,
                 proc=controller,
             )
-        for name in self.component_names():
-            if not name.startswith("kafka-broker"):
-                continue
-            proc = self.process(name)
-            procs.wait_until(
-                proc.alive,
-                timeout=5,
-                component=name,
-                what="process",
-                log_file=proc.log_file,
-            )
-        procs.wait_until(
-            lambda: len(admin.list_topics(timeout=2).brokers) >= expected,
-            timeout=KAFKA_TIMEOUT,
+            brokers = {node.node_id: node.name for node in kafka.nodes(s) if node.role == "broker"}
+        else:
+            brokers = {}
+        retry.retry(
+            lambda: self._brokers_registered(admin, brokers),
+            deadline=deadline,
             component="kafka",
-            what=f"metadata listing {expected} brokers",
-            log_file=self.process("kafka-broker-1").log_file if s.kafka_local else None,
+            what=f"metadata listing {len(brokers) or 'any'} brokers",
+            transient=topics.transient,
         )
-        topics.ensure_topics(admin, topics.topic_specs(s))
+        specs = topics.topic_specs(s)
+        names = [spec.name for spec in specs]
+        retry.retry(
+            lambda: topics.create_missing(admin, specs, timeout=10),
+            deadline=deadline,
+            component="kafka",
+            what="topic creation",
+            transient=topics.transient,
+            log_file=self._log_of("kafka-controller"),
+        )
+        min_isr = min(s.topic_min_isr, s.topic_replication)
+        retry.retry(
+            lambda: self._topics_ready(admin, names, brokers, min_isr),
+            deadline=deadline,
+            component="kafka",
+            what=f"leaders and {min_isr} in-sync replicas for every partition",
+            transient=topics.transient,
+            log_file=self._log_of("kafka-controller"),
+        )
+
+    def _brokers_registered(self, admin: AdminClient, brokers: dict[int, str]) -> None:
+        """Every local broker (or, on a remote cluster, any broker) is in the metadata."""
+        for name in brokers.values():
+            proc = self.process(name)
+            if not proc.alive():
+                raise ReadinessError(name, "exited while starting", proc.log_file)
+        listed = set(admin.list_topics(timeout=2).brokers)
+        missing = sorted(set(brokers) - listed)
+        if missing:
+            first = brokers[missing[0]]
+            raise retry.NotReady(
+                f"brokers {sorted(listed)} in the metadata, "
+                f"{', '.join(brokers[m] for m in missing)} missing",
+                component=first,
+                log_file=self.process(first).log_file,
+            )
+        if not listed:
+            raise retry.NotReady("no broker in the metadata")
+
+    def _topics_ready(
+        self, admin: AdminClient, names: list[str], brokers: dict[int, str], min_isr: int
+    ) -> None:
+        metadata = admin.list_topics(timeout=5)
+        if brokers:
+            # Internal topics (consumer offsets, transaction state) carry the
+            # same durability as ours: consumers and transactional producers
+            # need them as much as producers need ours.
+            names = names + sorted(n for n in metadata.topics if n.startswith("__"))
+        problem = topics.unready(metadata, names, min_isr=min_isr)
+        if problem is None:
+            return
+        detail, lagging = problem
+        culprit = next((brokers[b] for b in sorted(lagging) if b in brokers), None)
+        raise retry.NotReady(
+            detail,
+            component=culprit,
+            log_file=self.process(culprit).log_file if culprit else None,
+        )
 
     def _wait_flink(self) -> None:
         s = self.settings
         jm = self.process("flink-jobmanager")
         tm = self.process("flink-taskmanager")
         local = s.flink_local
-        procs.wait_until(
+        deadline = retry.Deadline(FLINK_TIMEOUT)
+        retry.poll(
             lambda: bool(flink.overview(s.flink_rest, timeout=2)),
-            timeout=FLINK_TIMEOUT,
-            component="flink-jobmanager",
-            what=f"REST API at {s.flink_rest}",
+            deadline=deadline,
+            component="flink-jobmanager" if local else "flink",
+            what=f"the REST API at {s.flink_rest}",
+            transient=flink.transient,
             log_file=jm.log_file if local else None,
             proc=jm if local else None,
         )
         need = s.flink_taskmanager_slots if local else 1
-        procs.wait_until(
+        retry.poll(
             lambda: flink.total_slots(s.flink_rest) >= need,
-            timeout=FLINK_TIMEOUT,
-            component="flink-taskmanager",
-            what=f"TaskManager with {need} slots registered",
+            deadline=deadline,
+            component="flink-taskmanager" if local else "flink",
+            what=f"a TaskManager with {need} slots registered",
+            transient=flink.transient,
             log_file=tm.log_file if local else None,
             proc=tm if local else None,
         )

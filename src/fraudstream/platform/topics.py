@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._metadata import ClusterMetadata
 from confluent_kafka.cimpl import NewTopic
 
 from fraudstream.config import Settings
+from fraudstream.platform.retry import Deadline, NotReady, retry
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,40 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(config)
 
 
-def ensure_topics(admin: AdminClient, specs: list[TopicSpec], *, timeout: float = 30.0) -> None:
-    """Create missing topics; existing ones are left as they are (and checked)."""
+# Errors that waiting does not fix; every other Kafka error during start-up
+# is taken as the cluster still settling (brokers joining, leaders moving,
+# librdkafka dropping a connection whose broker left the metadata).
+PERMANENT_ERRORS = frozenset(
+    {
+        KafkaError._AUTHENTICATION,
+        KafkaError._INVALID_ARG,
+        KafkaError._SSL,
+        KafkaError._UNSUPPORTED_FEATURE,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.INVALID_CONFIG,
+        KafkaError.INVALID_PARTITIONS,
+        KafkaError.INVALID_REQUEST,
+        KafkaError.POLICY_VIOLATION,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.TOPIC_EXCEPTION,
+        KafkaError.UNSUPPORTED_VERSION,
+    }
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """True when ``exc`` is a Kafka error a retry may get past."""
+    if not isinstance(exc, KafkaException):
+        return False
+    error = exc.args[0] if exc.args else None
+    if not isinstance(error, KafkaError):
+        return True
+    return not error.fatal() and error.code() not in PERMANENT_ERRORS
+
+
+def create_missing(admin: AdminClient, specs: list[TopicSpec], *, timeout: float = 30.0) -> None:
+    """Create the topics of ``specs`` that do not exist; raise the first other error."""
     futures = admin.create_topics(
         [spec.new_topic() for spec in specs], operation_timeout=timeout, request_timeout=timeout
     )
@@ -70,26 +104,73 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], *, timeout: float 
             if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise
-    _check(admin, specs, timeout)
 
 
-def _check(admin: AdminClient, specs: list[TopicSpec], timeout: float) -> None:
-    # New topics reach every broker's metadata cache a moment after creation.
-    deadline = time.monotonic() + timeout
-    while True:
-        metadata = admin.list_topics(timeout=timeout)
-        missing = [
-            spec.name
-            for spec in specs
-            if spec.name not in metadata.topics
-            or metadata.topics[spec.name].error is not None
-            or any(p.leader < 0 for p in metadata.topics[spec.name].partitions.values())
-        ]
-        if not missing:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"topics {missing} not ready {timeout:.0f}s after creation")
-        time.sleep(0.2)
+def unready(
+    metadata: ClusterMetadata, names: Iterable[str], *, min_isr: int = 1
+) -> tuple[str, set[int]] | None:
+    """Why the topics ``names`` cannot serve ``acks=all`` yet, or None when they can.
+
+    Returns a description and the ids of the brokers holding things up
+    (replicas that are neither leading nor in sync), so the caller can point
+    at their logs.
+    """
+    for name in names:
+        topic = metadata.topics.get(name)
+        if topic is None:
+            return f"topic {name} not in the metadata", set()
+        if topic.error is not None:
+            return f"topic {name}: {topic.error.str()}", set()
+        for pid, partition in sorted(topic.partitions.items()):
+            replicas = set(partition.replicas)
+            if partition.leader < 0:
+                return f"topic {name} partition {pid} has no leader", replicas
+            needed = min(min_isr, len(replicas))
+            if len(partition.isrs) < needed:
+                return (
+                    f"topic {name} partition {pid} has {len(partition.isrs)} in-sync "
+                    f"replicas, needs {needed}",
+                    replicas - set(partition.isrs),
+                )
+    return None
+
+
+def ensure_topics(
+    admin: AdminClient,
+    specs: list[TopicSpec],
+    *,
+    timeout: float = 30.0,
+    deadline: Deadline | None = None,
+    min_isr: int = 1,
+) -> None:
+    """Create missing topics and wait until each partition has a leader.
+
+    Existing topics are left as they are (a partition count that differs is
+    logged). ``min_isr`` also waits for that many in-sync replicas per
+    partition. Transient errors are retried until ``deadline`` (default:
+    ``timeout`` from now); failure raises ``ReadinessError``.
+    """
+    deadline = deadline or Deadline(timeout)
+    request_timeout = max(1.0, min(timeout, 10.0))
+    retry(
+        lambda: create_missing(admin, specs, timeout=request_timeout),
+        deadline=deadline,
+        component="kafka",
+        what="topic creation",
+        transient=transient,
+    )
+    names = [spec.name for spec in specs]
+
+    def check() -> ClusterMetadata:
+        metadata = admin.list_topics(timeout=request_timeout)
+        problem = unready(metadata, names, min_isr=min_isr)
+        if problem is not None:
+            raise NotReady(problem[0])
+        return metadata
+
+    metadata = retry(
+        check, deadline=deadline, component="kafka", what="topic leaders", transient=transient
+    )
     for spec in specs:
         topic = metadata.topics[spec.name]
         if len(topic.partitions) != spec.partitions:

@@ -16,6 +16,8 @@ def test_cluster_config_uses_settings(tmp_path: Path) -> None:
     assert conf["python.executable"] == sys.executable
     assert conf["execution.checkpointing.dir"].startswith("file://" + str(tmp_path))
     assert conf["state.backend.type"] == "rocksdb"
+    # A TaskManager that starts before the ResourceManager retries within a second.
+    assert conf["cluster.registration.error-delay"] == "1 s"
 
 
 def test_prepare_keeps_site_packages_untouched(tmp_path: Path) -> None:
