@@ -137,10 +137,14 @@ def register(sub: Any) -> None:
         "--transactions",
         type=int,
         default=None,
-        help="transactions in the backlog (default 100000, --short 5000)",
+        help="transactions in the backlog (default 500000, --short 5000)",
     )
     drain.add_argument(
-        "--cards", type=int, default=200_000, help="distinct cards in the backlog (default 200000)"
+        "--cards",
+        type=int,
+        default=None,
+        help="distinct cards in the backlog (default 20000: ~25 transactions per card, so "
+        "every card has history; --short 500)",
     )
     drain.set_defaults(func=_drain)
 
@@ -240,14 +244,15 @@ def _quality(args: argparse.Namespace) -> int:
 def _drain(args: argparse.Namespace) -> int:
     from fraudstream.bench import drain as dr
 
-    count = args.transactions or (5000 if args.short else 100_000)
-    if count <= 0 or args.cards <= 0:
+    count = args.transactions or (5000 if args.short else 500_000)
+    cards = args.cards or (500 if args.short else 20_000)
+    if count <= 0 or cards <= 0:
         from fraudstream.cli import UserError
 
         raise UserError("--transactions and --cards must be positive")
     options = dr.DrainOptions(
         transactions=count,
-        cards=args.cards,
+        cards=cards,
         timeout_seconds=120.0 if args.short else 900.0,
     )
     args.argv_echo = _echo(args, "drain")

@@ -25,9 +25,35 @@ def test_factory_makes_contract_valid_transactions() -> None:
         tx = parse_transaction(value)
         assert tx.transaction_id == tx_id
         assert tx.bank_id == "BENCH_x"
-        assert key.decode() == tx.card_number
+        assert key.decode() == str(tx.user_id)  # keyed by user: no card number in the key
         assert (tx.amount == 10001) == alert
         countries.setdefault(key, set()).add(tx.country)
     # A card never changes country, so geography rules see no travel.
     assert all(len(c) == 1 for c in countries.values())
     assert len({json.loads(v)["transaction_id"] for _, _, v, _ in made}) == 400
+
+
+def test_trigger_sequences_run_on_cards_of_their_own() -> None:
+    from fraudstream.bench.triggers import cycle, sequences
+    from fraudstream.detection.rules import load_catalogue
+
+    catalogue = load_catalogue()
+    recipes = sequences(catalogue)
+    assert {s.rule_type for s in recipes} >= {
+        "high_amount",
+        "card_velocity",
+        "amount_spike",
+        "impossible_travel",
+        "card_testing",
+        "country_hopping",
+        "blocklist",
+    }
+    shape = LoadShape(bank_id="BENCH_x", cards=1000, alert_every=10)
+    factory = TransactionFactory(shape, cycle(catalogue))
+    made = [factory.make() for _ in range(400)]
+    triggers = [m for m in made if m[3]]
+    assert triggers
+    for tx_id, _key, value, _ in triggers:
+        tx = parse_transaction(value)
+        assert int(tx.card_number[1:-1]) >= shape.cards  # outside the population
+        assert tx_id in factory.trigger_rules

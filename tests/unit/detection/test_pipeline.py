@@ -1,20 +1,22 @@
-"""The job's SQL and configuration, as text: no services needed."""
+"""The job's SQL connectors, inserts and configuration, as text: no services,
+no Flink cluster (``build`` runs against a recording stand-in)."""
 
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
+from unittest.mock import MagicMock
 
 import pytest
 from pydantic import SecretStr
 
+import fraudstream
 from fraudstream.config import Settings
-from fraudstream.detection import job, pipeline, validation
-from fraudstream.detection.rules import parse_catalogue
+from fraudstream.detection import job, pipeline
+from fraudstream.detection.rules import load_catalogue, parse_catalogue
 
-CATALOGUE = parse_catalogue(
-    {"rules": [{"id": "big", "type": "high_amount", "params": {"threshold": 100}}]}
-)
+PASSWORD = "s3cret-pw"
+TOKEN_KEY = "token-key-xyz"
 
 
 def _settings(**overrides: object) -> Settings:
@@ -24,9 +26,8 @@ def _settings(**overrides: object) -> Settings:
         "topic_dlq": "dlq-out",
         "kafka_broker_ports": [19001, 19002],
         "postgres_port": 15432,
-        "postgres_password": SecretStr("s3cret"),
-        "card_token_key": SecretStr("token-key"),
-        "detection_watermark_ms": 250,
+        "postgres_password": SecretStr(PASSWORD),
+        "card_token_key": SecretStr(TOKEN_KEY),
         "detection_checkpoint_interval_ms": 7000,
         "home": Path("/tmp/fraudstream-unit"),
     }
@@ -34,62 +35,118 @@ def _settings(**overrides: object) -> Settings:
     return Settings(**base)  # type: ignore[arg-type]
 
 
-def test_topics_and_addresses_come_from_settings() -> None:
-    sql = pipeline.build(_settings(), CATALOGUE)
-    text = "\n".join(str(s) for s in sql.setup)
-    assert "'topic' = 'tx-in'" in text
-    assert "'topic' = 'alerts-out'" in text
-    assert "'topic' = 'dlq-out'" in text
-    assert "127.0.0.1:19001,127.0.0.1:19002" in text
-    assert "jdbc:postgresql://127.0.0.1:15432/fraudstream?stringtype=unspecified" in text
-    assert "'password' = 's3cret'" in text
-    for default in ("fraud-alerts", "transactions-dlq", ":9092", ":5432"):
-        assert default not in text
-    assert "'topic' = 'transactions'" not in text
+def all_sql(settings: Settings) -> str:
+    return "\n".join(
+        [
+            pipeline.source_ddl(settings),
+            *pipeline.sink_ddl(settings),
+            *pipeline.inserts(settings, "v", "r", "a"),
+        ]
+    )
 
 
-def test_source_starts_from_committed_offsets_else_earliest() -> None:
+def test_source_reads_raw_records_from_committed_offsets() -> None:
     source = pipeline.source_ddl(_settings(detection_group_id="grp-1"))
+    assert f"CREATE TEMPORARY TABLE {pipeline.SOURCE}" in source
+    assert "'topic' = 'tx-in'" in source
+    assert "'properties.bootstrap.servers' = '127.0.0.1:19001,127.0.0.1:19002'" in source
     assert "'scan.startup.mode' = 'group-offsets'" in source
     assert "'properties.auto.offset.reset' = 'earliest'" in source
     assert "'properties.group.id' = 'grp-1'" in source
+    assert "'properties.isolation.level' = 'read_committed'" in source
     assert "'format' = 'raw'" in source
-    assert "WATERMARK FOR event_time AS event_time - INTERVAL '0.250' SECOND" in source
-    assert "METADATA FROM 'offset'" in source
+    for metadata in ("partition", "offset", "timestamp"):
+        assert f"METADATA FROM '{metadata}'" in source
+    # Rules run on arrival in the keyed operators: nothing waits for a watermark.
+    assert "WATERMARK" not in source.upper()
 
 
 def test_sinks_are_upserts_and_at_least_once() -> None:
-    sql = pipeline.build(_settings(), CATALOGUE)
-    text = "\n".join(str(s) for s in sql.setup)
+    statements = pipeline.sink_ddl(_settings())
+    assert len(statements) == 5
+    text = "\n".join(statements)
+    for table in ("transactions_pg", "alerts_pg", "rejected_pg", "alerts_kafka", "dlq_kafka"):
+        assert f"CREATE TEMPORARY TABLE {table} (" in text
     assert "PRIMARY KEY (transaction_id) NOT ENFORCED" in text
     assert "PRIMARY KEY (alert_id) NOT ENFORCED" in text
     assert "PRIMARY KEY (source_topic, source_partition, source_offset) NOT ENFORCED" in text
     assert text.count("'sink.delivery-guarantee' = 'at-least-once'") == 2
-    assert len(sql.inserts) == 5
-    alerts_view = next(
-        s for s in sql.setup if isinstance(s, pipeline.View) and s.name == pipeline.ALERTS
+    assert "'topic' = 'alerts-out'" in text and "'topic' = 'dlq-out'" in text
+    assert "jdbc:postgresql://127.0.0.1:15432/fraudstream?stringtype=unspecified" in text
+    # Episodes update the alert row in place: hits and the last transaction.
+    assert "hits INT, last_transaction_id STRING" in text
+    for default in ("fraud-alerts", "transactions-dlq", ":9092", ":5432"):
+        assert default not in text
+
+
+def test_inserts_feed_every_sink_from_the_operator_views() -> None:
+    inserts = pipeline.inserts(_settings(), "tx_valid", "tx_rejected", "alerts_out")
+    targets = [s.split()[2] for s in inserts]
+    assert targets == ["transactions_pg", "rejected_pg", "dlq_kafka", "alerts_pg", "alerts_kafka"]
+    assert inserts[0].endswith("FROM tx_valid")
+    assert all(s.endswith("FROM tx_rejected") for s in inserts[1:3])
+    assert inserts[3].endswith("FROM alerts_out")
+    assert inserts[4] == "INSERT INTO alerts_kafka SELECT alert_id, json FROM alerts_out"
+    assert "hits, last_transaction_id FROM alerts_out" in inserts[3]
+    # PostgreSQL text cannot hold NUL: free text is cleaned on the way in.
+    assert "REPLACE(merchant, CHR(0), '')" in inserts[0]
+    assert "REPLACE(merchant, CHR(0), '')" in inserts[3]
+    # The source topic is a literal in the rejected rows and the DLQ JSON.
+    assert "'tx-in'" in inserts[1] and "KEY 'source_topic' VALUE 'tx-in'" in inserts[2]
+
+
+def test_sql_never_holds_the_card_number_or_token_key() -> None:
+    text = all_sql(_settings())
+    assert "card_number" not in text
+    assert TOKEN_KEY not in text
+
+
+def test_db_password_only_in_the_jdbc_sinks() -> None:
+    # The JDBC connector takes its password as a table option; nothing else
+    # in the job's SQL may carry it.
+    settings = _settings()
+    statements = pipeline.sink_ddl(settings)
+    with_password = [s for s in statements if PASSWORD in s]
+    assert len(with_password) == 3
+    assert all("'connector' = 'jdbc'" in s for s in with_password)
+    assert all(s.count(PASSWORD) == 1 for s in with_password)
+    assert f"'password' = '{PASSWORD}'" in with_password[0]
+    assert PASSWORD not in pipeline.source_ddl(settings)
+    assert not any(PASSWORD in s for s in pipeline.inserts(settings, "v", "r", "a"))
+
+
+def test_quote_escapes_single_quotes() -> None:
+    assert pipeline.quote("it's") == "'it''s'"
+    ddl = pipeline.source_ddl(_settings(topic_transactions="o'topic"))
+    assert "'topic' = 'o''topic'" in ddl
+
+
+def test_kafka_sasl_properties() -> None:
+    plain = pipeline.kafka_properties(
+        _settings(
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism="PLAIN",
+            kafka_sasl_username="u",
+            kafka_sasl_password=SecretStr("kpw"),
+        )
     )
-    assert "MD5(CONCAT(rule_id, ':', transaction_id)) AS alert_id" in alerts_view.query
-
-
-def test_card_number_reaches_no_sink() -> None:
-    sql = pipeline.build(_settings(), CATALOGUE)
-    for insert in sql.inserts:
-        assert "card_number" not in insert
-    valid = validation.valid_sql("f", "k")
-    aliases = re.findall(r" AS (\w+),?\n", valid.split("FROM")[0])
-    assert "card_number" not in aliases and "card_masked" in aliases
-    assert "card_number" not in pipeline.RULES_VIEW_COLUMNS
-
-
-def test_job_config() -> None:
-    config = pipeline.job_config(_settings(detection_job_name="det-x", flink_parallelism=2))
-    assert config["pipeline.name"] == "det-x"
-    assert config["parallelism.default"] == "2"
-    assert config["execution.checkpointing.interval"] == "7000 ms"
-    assert config["table.local-time-zone"] == "UTC"
-    assert config["table.optimizer.reuse-optimize-block-with-digest-enabled"] == "true"
-    assert pipeline.job_config(_settings(detection_parallelism=1))["parallelism.default"] == "1"
+    assert plain["properties.security.protocol"] == "SASL_SSL"
+    assert plain["properties.sasl.mechanism"] == "PLAIN"
+    assert plain["properties.sasl.jaas.config"] == (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="u" password="kpw";'
+    )
+    scram = pipeline.kafka_properties(
+        _settings(
+            kafka_sasl_mechanism="SCRAM-SHA-512",
+            kafka_sasl_username="u",
+            kafka_sasl_password=SecretStr("kpw"),
+        )
+    )
+    assert "ScramLoginModule" in scram["properties.sasl.jaas.config"]
+    assert "properties.sasl.jaas.config" not in pipeline.kafka_properties(
+        _settings(kafka_sasl_mechanism="PLAIN")
+    )
 
 
 def test_jdbc_connection_from_an_external_dsn() -> None:
@@ -102,26 +159,62 @@ def test_jdbc_connection_from_an_external_dsn() -> None:
         == "jdbc:postgresql://db.example:6000/arch?sslmode=require&stringtype=unspecified"
     )
     assert conn["username"] == "u"
+    assert conn["password"] == "p%40ss"
 
 
-@pytest.mark.parametrize(
-    ("length", "number", "valid"),
-    [
-        (16, "4111111111111111", True),
-        (16, "4111111111111112", False),
-        (15, "378282246310005", True),
-    ],
-)
-def test_luhn_expression_shape(length: int, number: str, valid: bool) -> None:
-    # The SQL doubles every second digit from the right via a lookup string;
-    # evaluate the same arithmetic in Python to check the positions chosen.
-    expr = validation.luhn_expr("c", length)
-    doubled = {pos for pos in range(1, length + 1) if f"SUBSTR(c, {pos}, 1) AS INT) + 1" in expr}
-    total = 0
-    for pos, char in enumerate(number, start=1):
-        digit = int(char)
-        total += int("0246813579"[digit]) if pos in doubled else digit
-    assert (total % 10 == 0) is valid
+def test_job_config() -> None:
+    config = pipeline.job_config(_settings(detection_job_name="det-x", flink_parallelism=2))
+    assert config["pipeline.name"] == "det-x"
+    assert config["parallelism.default"] == "2"
+    assert config["execution.checkpointing.interval"] == "7000 ms"
+    assert config["execution.checkpointing.mode"] == "EXACTLY_ONCE"
+    assert config["table.local-time-zone"] == "UTC"
+    assert config["python.execution-mode"] == "thread"
+    assert config["python.executable"] == sys.executable
+    assert config["python.client.executable"] == sys.executable
+    assert config["python.pythonpath"] == pipeline.python_path()
+    # Dropping state is a per-submission choice (job.submit), never the default.
+    assert not any("ignore-unclaimed-state" in key for key in config)
+    assert not any("state-recovery" in key for key in config)
+    assert pipeline.job_config(_settings(detection_parallelism=1))["parallelism.default"] == "1"
+
+
+def test_python_path_finds_this_package() -> None:
+    entries = pipeline.python_path().split(":")
+    assert len(entries) == 2
+    root = Path(entries[1])
+    assert (root / "fraudstream" / "__init__.py").is_file()
+    assert root == Path(fraudstream.__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("packs", "user_operator"), [((), False), (("seed-baseline",), True)])
+def test_build_declares_the_job(packs: tuple[str, ...], user_operator: bool) -> None:
+    pytest.importorskip("pyflink")
+    settings = _settings()
+    t_env = MagicMock(name="t_env")
+    pipeline.build(settings, load_catalogue(packs=packs), t_env)
+    executed = [c.args[0] for c in t_env.execute_sql.call_args_list]
+    assert executed == [pipeline.source_ddl(settings), *pipeline.sink_ddl(settings)]
+    statements = t_env.create_statement_set.return_value
+    added = [c.args[0] for c in statements.add_insert_sql.call_args_list]
+    assert added == pipeline.inserts(settings, "tx_valid", "tx_rejected", "alerts_out")
+    valid = t_env.to_data_stream.return_value.process.return_value.uid.return_value
+    valid = valid.name.return_value.set_parallelism.return_value
+    assert valid.key_by.call_count == (2 if user_operator else 1)
+    # The token key reaches the validating operator only, never the SQL.
+    assert all(TOKEN_KEY not in str(c) for c in t_env.mock_calls if "sql" in c[0])
+
+
+def test_build_rejects_a_bad_catalogue_before_touching_flink() -> None:
+    pytest.importorskip("pyflink")
+    catalogue = parse_catalogue({"rules": [{"id": "a", "type": "high_amount"}]})
+    broken = catalogue.model_copy(
+        update={"rules": (catalogue.rules[0].model_copy(update={"type": "teleport"}),)}
+    )
+    t_env = MagicMock(name="t_env")
+    with pytest.raises(KeyError, match="teleport"):
+        pipeline.build(_settings(), broken, t_env)
+    t_env.execute_sql.assert_not_called()
 
 
 def test_savepoint_is_remembered_per_job_name(tmp_path: Path) -> None:

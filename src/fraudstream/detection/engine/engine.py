@@ -136,7 +136,8 @@ class Engine:
         if profile.episodes:
             self._close_episodes(profile.episodes, tx.event_ms)
         late = profile.update(tx, self.user_widths)
-        self._count(late, alerts)
+        # The card scope counts transactions; this adds only what is its own.
+        self._count(late, alerts, transaction=False)
         return alerts
 
     def _close_episodes(self, episodes: dict[str, list[Any]], now_event_ms: int) -> None:
@@ -146,9 +147,9 @@ class Engine:
             if cooldown is None or now_event_ms - episode[1] > cooldown:
                 del episodes[rule_id]
 
-    def _count(self, late: bool, alerts: list[Alert]) -> None:
+    def _count(self, late: bool, alerts: list[Alert], *, transaction: bool = True) -> None:
         counters = self.counters
-        counters.transactions += 1
+        counters.transactions += transaction
         if late:
             counters.out_of_order += 1
         for alert in alerts:

@@ -10,10 +10,16 @@ Profiles are stored in Flink as plain tuples (``to_state``/``from_state``),
 so a catalogue change restores them: a new rule reads what the profile
 already holds, and a larger history fills as transactions arrive.
 
-Size per card with the bundled catalogue (measured with ``pickle`` in
+Size per card with the bundled catalogue (pickled, measured in
 ``tests/unit/detection/engine/test_profile.py``; see docs/DETECTION.md):
-about 0.3 KB for a card with a few transactions, at most ~1.2 KB for one at
-the hourly velocity limit.
+about 0.26 KB for a card with 3 transactions, 1.3 KB for one at the hourly
+velocity limit in 5 countries, plus about 2.3 KB per open alert episode.
+
+Late records (older than the card's latest) are evaluated against the profile
+as it stands: windows count the kept history only (the newest ``Sizes.times``
+event times, twice what an in-order record needs; countries seen within two
+windows, by their latest sighting), so a record later than that history
+reaches back may be under-counted. They are counted as out of order.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ class CardProfile:
         self.seen = 0
         """transactions seen (ever, while the profile lived)"""
         self.last_ms = 0
-        """event time of the previous transaction by arrival (0: none yet)"""
+        """latest event time seen (0: none yet); a late record does not move it back"""
         self.last_country = ""
         self.last_id = ""
         self.times: list[int] = []
@@ -134,7 +140,9 @@ class CardProfile:
             countries = self.countries
             if countries.get(tx.country, -1) < ms:
                 countries[tx.country] = ms
-            horizon = max(ms, self.last_ms) - sizes.country_window_s * 1000
+            # Two windows back, so a late record still sees the countries of
+            # its own window.
+            horizon = max(ms, self.last_ms) - 2 * sizes.country_window_s * 1000
             if len(countries) > 1:
                 for code in [c for c, seen in countries.items() if seen <= horizon]:
                     del countries[code]

@@ -1,4 +1,4 @@
-"""Loading and validating the catalogue, packs, and the shape of the SQL."""
+"""Loading and validating the catalogue and its packs."""
 
 from __future__ import annotations
 
@@ -9,16 +9,13 @@ import pytest
 
 from fraudstream.detection.rules import (
     CatalogueError,
-    alerts_sql,
-    ddl,
     load_catalogue,
     parse_catalogue,
     with_packs,
 )
-from fraudstream.detection.rules.sql import interval
+from fraudstream.detection.rules.catalogue import default_path
 from fraudstream.detection.rules.types import REGISTRY
-
-from .conftest import rule_settings
+from fraudstream.detection.rules.types.card_velocity import CardVelocityParams
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -138,34 +135,45 @@ def test_unreadable_catalogue(tmp_path: Path) -> None:
         load_catalogue(write(tmp_path, "rules: [unclosed"))
 
 
-def test_no_enabled_rule_is_an_error() -> None:
+def test_bundled_rule_ids_are_stable() -> None:
+    # Rule ids are part of every alert id: renaming one splits its history.
+    assert [r.id for r in load_catalogue().rules] == [
+        "high-amount",
+        "card-velocity-1m",
+        "card-velocity-1h",
+        "amount-spike",
+        "impossible-travel",
+        "card-testing",
+        "country-hopping",
+        "blocklist",
+        "seed-high-amount",
+        "seed-user-velocity",
+        "seed-user-countries",
+    ]
+    assert default_path().name == "rules.yaml" and default_path().is_file()
+    assert all(r.description for r in load_catalogue().rules)
+
+
+def test_typed_params_fill_in_defaults() -> None:
+    rule = parse_catalogue({"rules": [{"id": "v", "type": "card_velocity"}]}).rules[0]
+    assert rule.typed_params() == CardVelocityParams(window_seconds=60, limit=5)
+    assert rule.severity == "medium" and rule.enabled and rule.pack == "default"
+
+
+def test_cooldown_seconds_is_optional_and_bounded() -> None:
+    rules = [
+        {"id": "a", "type": "card_velocity"},
+        {"id": "b", "type": "card_velocity", "cooldown_seconds": 0},
+        {"id": "c", "type": "card_velocity", "cooldown_seconds": 900},
+    ]
+    catalogue = parse_catalogue({"rules": rules})
+    assert [r.cooldown_seconds for r in catalogue.rules] == [None, 0, 900]
+    for bad in (-1, 7 * 24 * 3600 + 1):
+        with pytest.raises(CatalogueError, match="cooldown_seconds"):
+            parse_catalogue({"rules": [{**rules[0], "cooldown_seconds": bad}]})
+
+
+def test_a_catalogue_without_enabled_rules_is_valid() -> None:
     catalogue = parse_catalogue({"rules": [{"id": "a", "type": "high_amount", "enabled": False}]})
-    with pytest.raises(ValueError, match="no enabled rule"):
-        alerts_sql(catalogue, "tx", rule_settings())
-
-
-def test_ddl_builds_jdbc_table_from_settings() -> None:
-    settings = rule_settings().model_copy(
-        update={"postgres_port": 6543, "postgres_db": "frauddb", "host": "10.1.2.3"}
-    )
-    statements = ddl(load_catalogue(), settings)
-    assert len(statements) == 1
-    text = statements[0]
-    assert "'url' = 'jdbc:postgresql://10.1.2.3:6543/frauddb'" in text
-    assert "'username' = 'fraudstream'" in text
-    assert "'lookup.partial-cache.expire-after-write' = '10s'" in text
-    no_blocklist = parse_catalogue({"rules": [{"id": "a", "type": "high_amount"}]})
-    assert ddl(no_blocklist, settings) == []
-
-
-def test_intervals_fit_flink_precision() -> None:
-    assert interval(60) == "INTERVAL '0 00:01:00' DAY TO SECOND"
-    assert interval(3600) == "INTERVAL '0 01:00:00' DAY TO SECOND"
-    assert interval(7 * 86400 - 1) == "INTERVAL '6 23:59:59' DAY TO SECOND"
-
-
-def test_sql_never_mentions_raw_card_number() -> None:
-    catalogue = load_catalogue(packs=["seed-baseline"])
-    text = alerts_sql(catalogue, "tx", rule_settings()).lower()
-    assert "card_number" not in text
-    assert text.count("union all") == len(catalogue.enabled()) - 1
+    assert catalogue.enabled() == ()
+    assert catalogue.packs() == ("default",)

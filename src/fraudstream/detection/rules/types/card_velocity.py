@@ -41,8 +41,9 @@ RULE_TYPE = RuleType(
     name="card_velocity",
     params=CardVelocityParams,
     evaluate=evaluate,
-    # The window's previous `limit` times tell whether this one exceeds it.
-    sizes=lambda p: Sizes(times=p.limit, window_s=p.window_seconds),
+    # The previous `limit` times tell whether an in-order transaction exceeds
+    # the limit; twice that lets a late one still find the times before it.
+    sizes=lambda p: Sizes(times=2 * p.limit, window_s=p.window_seconds),
     cooldown=lambda p: p.window_seconds,
     summary="more than `limit` transactions on a card within a sliding window",
 )
