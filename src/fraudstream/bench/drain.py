@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fraudstream.bench import job as jobs
@@ -24,6 +25,7 @@ from fraudstream.bench.session import Pipeline
 log = logging.getLogger(__name__)
 
 ALERT_EVERY = 1000  # one transaction in N above the high-amount limit
+EVENT_RATE = 200.0  # tx/s of event time the backlog is spread over
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,17 @@ def _steady_rate(samples: list[tuple[float, int]], total: int) -> float | None:
 
 def run(pipe: Pipeline, options: DrainOptions) -> dict[str, Any]:
     result: dict[str, Any] = {"kind": "drain", "machine": machine(), "options": asdict(options)}
-    shape = LoadShape(bank_id=pipe.bank_id, cards=options.cards, alert_every=ALERT_EVERY)
+    # Event times as if the backlog had arrived at EVENT_RATE tx/s, ending now:
+    # cards see realistic gaps, so the rules alert as on real traffic (a
+    # backlog stamped all within seconds would put every card in a burst).
+    span = timedelta(seconds=options.transactions / EVENT_RATE)
+    shape = LoadShape(
+        bank_id=pipe.bank_id,
+        cards=options.cards,
+        alert_every=ALERT_EVERY,
+        event_interval_ms=1000 / EVENT_RATE,
+        event_start=datetime.now(UTC) - span,
+    )
     source = _Limited(TransactionFactory(shape), options.transactions)
     producer = PacedProducer(pipe.settings, pipe.settings.topic_transactions, source)
     started = time.monotonic()
@@ -148,8 +160,8 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
     lines.append(
         f"Backlog: {report.fmt(result['produced'], 0)} bench transactions over "
         f"{report.fmt(options['cards'], 0)} cards (one in {ALERT_EVERY} above the "
-        f"high-amount limit), produced in {result['produce_seconds']} s before the job "
-        "started.\n"
+        f"high-amount limit), event times spread as {EVENT_RATE:.0f} tx/s of traffic "
+        f"ending now, produced in {result['produce_seconds']} s before the job started.\n"
     )
     lines.append(
         report.table(

@@ -17,7 +17,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -46,6 +46,10 @@ class LoadShape:
     alert_every: int = 0  # every n-th transaction is above the alert threshold; 0: none
     alert_amount: float = 9_999.0
     seed: int = 7
+    event_interval_ms: float = 0.0
+    """> 0: event times advance by this much per transaction from ``event_start``
+    (a backlog spread like real traffic); 0: the wall clock at creation."""
+    event_start: datetime | None = None
 
 
 class RecordSource(Protocol):
@@ -101,7 +105,13 @@ class TransactionFactory:
     ) -> tuple[str, bytes, bytes]:
         card = card_number(index)
         tx_id = str(uuid.uuid4())
-        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        if self.shape.event_interval_ms > 0 and self.shape.event_start is not None:
+            at = self.shape.event_start + timedelta(
+                milliseconds=self._count * self.shape.event_interval_ms
+            )
+        else:
+            at = datetime.now(UTC)
+        stamp = at.isoformat(timespec="milliseconds")
         value = (
             f'{{"transaction_id":"{tx_id}","bank_id":"{self.shape.bank_id}",'
             f'"payment_system":"VISA","card_number":"{card}","user_id":{index + 1},'

@@ -50,6 +50,8 @@ TX_TYPES: Final = {
     "ingested_ms": _L,
 }
 TX_ROW: Final = Types.ROW_NAMED(list(FIELDS), [TX_TYPES[name] for name in FIELDS])
+KEYED_TX_ROW: Final = Types.ROW([_S, TX_ROW])
+"""(card token, transaction): what Validate emits, keyed on field 0 in the JVM."""
 
 REJECTED_FIELDS: Final = (
     "reason",
@@ -85,7 +87,12 @@ def alert_row(alert: Alert) -> Row:
 
 
 class Validate(ProcessFunction):  # type: ignore[misc]
-    """Kafka record (payload, partition, offset, timestamp ms) -> Tx row or rejected row."""
+    """Kafka record (payload, partition, offset, timestamp ms) -> (card token, Tx row),
+    or a rejected row on the side output.
+
+    The card token travels as field 0 so the JVM keys the stream by it: no
+    extra Python step per record between validation and the card rules.
+    """
 
     def __init__(self, token_key: str) -> None:
         self._key = token_key
@@ -99,7 +106,8 @@ class Validate(ProcessFunction):  # type: ignore[misc]
             text = payload.decode("utf-8", errors="replace").replace("\x00", "")
             yield REJECTED, Row(exc.reason, exc.detail, redact(text), partition, offset, kafka_ms)
             return
-        yield Row(*from_transaction(tx, self._key, kafka_ms))
+        row = from_transaction(tx, self._key, kafka_ms)
+        yield Row(row.card_token, Row(*row))
 
 
 def _profile_state(name: str, ttl_s: int) -> ValueStateDescriptor:
@@ -173,7 +181,7 @@ class UserRules(_Rules):
         self._state = runtime_context.get_state(_profile_state("user-profile", self.engine.ttl_s))
 
     def process_element(self, value: Any, ctx: Any) -> Any:
-        tx = Tx(*value)
+        tx = Tx(*value[1])
         profile = UserProfile.from_state(self._state.value())
         alerts = self.engine.user(profile, tx, int(time.time() * 1000))
         self._state.update(profile.to_state())

@@ -26,6 +26,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fraudstream.config import Settings
+from fraudstream.detection.engine.tx import FIELDS
 from fraudstream.detection.rules import Catalogue
 
 SOURCE: Final = "tx_source"
@@ -259,15 +260,15 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     )
     python_parallelism = settings.detection_python_parallelism or job_parallelism(settings)
     key = settings.card_token_key.get_secret_value()
-    valid = (
-        raw.process(operators.Validate(key), output_type=operators.TX_ROW)
+    checked = (
+        raw.process(operators.Validate(key), output_type=operators.KEYED_TX_ROW)
         .uid(VALIDATE_UID)
         .name("validate")
         .set_parallelism(python_parallelism)
     )
     rules = catalogue.model_dump(mode="json")
     alerts = (
-        valid.key_by(lambda row: row[4], key_type=Types.STRING())
+        _by_card(checked)
         .process(operators.CardRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
         .uid(CARD_RULES_UID)
         .name("card rules")
@@ -275,22 +276,44 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     )
     if engine.has_user_rules:
         user_alerts = (
-            valid.key_by(lambda row: row[5], key_type=Types.LONG())
+            checked.key_by(lambda row: row[1][5], key_type=Types.LONG())
             .process(operators.UserRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
             .uid(USER_RULES_UID)
             .name("user rules")
             .set_parallelism(python_parallelism)
         )
         alerts = alerts.union(user_alerts)
-    t_env.create_temporary_view("tx_valid", t_env.from_data_stream(valid))
+    t_env.create_temporary_view("tx_checked", t_env.from_data_stream(checked))
+    fields = ", ".join(f"f1.{name} AS {name}" for name in FIELDS)
+    t_env.create_temporary_view("tx_valid", t_env.sql_query(f"SELECT {fields} FROM tx_checked"))
     t_env.create_temporary_view(
-        "tx_rejected", t_env.from_data_stream(valid.get_side_output(operators.REJECTED))
+        "tx_rejected", t_env.from_data_stream(checked.get_side_output(operators.REJECTED))
     )
     t_env.create_temporary_view("alerts_out", t_env.from_data_stream(alerts))
     statements = t_env.create_statement_set()
     for insert in inserts(settings, "tx_valid", "tx_rejected", "alerts_out"):
         statements.add_insert_sql(insert)
     return statements
+
+
+def _by_card(checked: Any) -> Any:
+    """``checked`` keyed by its field 0 (the card token), in the JVM.
+
+    ``DataStream.key_by`` would run a Python function per record to pull the
+    key out (PyFlink's AddKey step); Validate already emits (key, value), the
+    shape that step produces, so the JVM's own selector of field 0 does.
+    """
+    from pyflink.common import Types
+    from pyflink.datastream.data_stream import KeyedStream
+    from pyflink.java_gateway import get_gateway
+
+    from fraudstream.detection import operators
+
+    selector = get_gateway().jvm.KeyByKeySelector()
+    j_keyed = checked._j_data_stream.keyBy(
+        selector, Types.ROW([Types.STRING()]).get_java_type_info()
+    )
+    return KeyedStream(j_keyed, operators.TX_ROW, checked)
 
 
 def job_parallelism(settings: Settings) -> int:
