@@ -135,6 +135,10 @@ def run(pipe: Pipeline, options: LatencyOptions) -> dict[str, Any]:
                     tracker.alert_detected_at[tx_id] = detected
 
     archive = Archive(pipe.settings, pipe.bank_id)
+    blocks = any(r.rule_type == "blocklist" for r in recipes)
+    if blocks:
+        # On the list before the warm-up: the job's snapshot refreshes within it.
+        archive.block_merchant(triggers.BLOCKED_MERCHANT)
     stop_polling = threading.Event()
 
     def poll_archive() -> None:
@@ -196,6 +200,8 @@ def run(pipe: Pipeline, options: LatencyOptions) -> dict[str, Any]:
             poller.join(timeout=5)
         listener.stop()
         producer.flush(10)
+        if blocks:
+            archive.unblock_merchant(triggers.BLOCKED_MERCHANT)
         archive.close()
         offsets.close()
     with tracker.lock:

@@ -115,12 +115,27 @@ class Label:
 
 @dataclass(frozen=True)
 class AlertSeen:
-    """One distinct alert (by alert id) and when the bench saw it."""
+    """One emission of an alert (an episode publishes its alert again with
+    each hit) and when the bench saw it."""
 
     alert_id: str
     rule_id: str
     transaction_id: str
     seen_at: float  # epoch seconds at which a read-committed consumer received it
+    last_transaction_id: str = ""  # the episode's latest transaction this emission reports
+
+    @property
+    def reports(self) -> tuple[str, ...]:
+        """The transactions this emission is about."""
+        last = self.last_transaction_id
+        return (
+            (self.transaction_id,)
+            if not last or last == self.transaction_id
+            else (
+                self.transaction_id,
+                last,
+            )
+        )
 
 
 @dataclass
@@ -139,6 +154,8 @@ class QualityResult:
     # scenario -> event time from the attack's first transaction to the first
     # transaction that drew an alert: how far into the attack it was caught.
     attack_time_to_detect_ms: dict[str, LatencySummary] = field(default_factory=dict)
+    # scenario -> distinct alerts per caught attack (an episode counts once)
+    alerts_per_attack: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +171,7 @@ class QualityResult:
             "attack_time_to_detect_ms": {
                 k: v.to_dict() for k, v in self.attack_time_to_detect_ms.items()
             },
+            "alerts_per_attack": self.alerts_per_attack,
         }
 
 
@@ -197,28 +215,39 @@ def evaluate(
         scenario_of[label.scenario_id] = label.scenario
     scenarios = sorted(set(scenario_of.values()))
 
+    emissions = list(alerts)
     distinct: dict[str, AlertSeen] = {}
-    for alert in alerts:
+    reported: dict[str, set[str]] = {}
+    for alert in emissions:
         known = distinct.get(alert.alert_id)
         if known is None or alert.seen_at < known.seen_at:
             distinct[alert.alert_id] = alert
+        reported.setdefault(alert.alert_id, set()).update(alert.reports)
     all_alerts = list(distinct.values())
 
-    fp_alerts = [a for a in all_alerts if a.transaction_id not in by_tx]
-    tp_alerts = [a for a in all_alerts if a.transaction_id in by_tx]
+    # An alert is a true positive when any transaction it reported (its own,
+    # or a later hit of its episode) is labelled fraud.
+    tp_alerts = [a for a in all_alerts if any(t in by_tx for t in reported[a.alert_id])]
+    fp_alerts = [a for a in all_alerts if not any(t in by_tx for t in reported[a.alert_id])]
 
-    # First alert per instance (any rule) and per (rule, instance).
+    # First alert per instance (any rule) and per (rule, instance), over every
+    # emission: an episode's later hit on an attack detects it.
     first_alert: dict[str, float] = {}
     first_alerted_event: dict[str, float] = {}
     caught_by_rule: dict[str, set[str]] = {}
-    for alert in tp_alerts:
-        instance = by_tx[alert.transaction_id].scenario_id
-        first_alert[instance] = min(first_alert.get(instance, math.inf), alert.seen_at)
-        caught_by_rule.setdefault(alert.rule_id, set()).add(instance)
-        if event_at is not None and alert.transaction_id in event_at:
-            first_alerted_event[instance] = min(
-                first_alerted_event.get(instance, math.inf), event_at[alert.transaction_id]
-            )
+    hits: list[tuple[str, str, float]] = []  # (instance, transaction, seen_at)
+    for alert in emissions:
+        for tx in alert.reports:
+            if tx not in by_tx:
+                continue
+            instance = by_tx[tx].scenario_id
+            hits.append((instance, tx, alert.seen_at))
+            first_alert[instance] = min(first_alert.get(instance, math.inf), alert.seen_at)
+            caught_by_rule.setdefault(alert.rule_id, set()).add(instance)
+            if event_at is not None and tx in event_at:
+                first_alerted_event[instance] = min(
+                    first_alerted_event.get(instance, math.inf), event_at[tx]
+                )
 
     detected = set(first_alert)
     overall = Score.of(
@@ -232,7 +261,11 @@ def evaluate(
     missed: dict[str, list[str]] = {}
     for scenario in scenarios:
         ids = [i for i, s in scenario_of.items() if s == scenario]
-        tp = sum(1 for a in tp_alerts if by_tx[a.transaction_id].scenario == scenario)
+        tp = sum(
+            1
+            for a in tp_alerts
+            if any(t in by_tx and by_tx[t].scenario == scenario for t in reported[a.alert_id])
+        )
         caught = [i for i in ids if i in detected]
         per_scenario[scenario] = Score.of(
             tp=tp, fp=len(fp_alerts), positives=len(ids), detected=len(caught)
@@ -262,10 +295,9 @@ def evaluate(
             if triggers:
                 trigger = min(triggers)
                 after = [
-                    a.seen_at
-                    for a in tp_alerts
-                    if by_tx[a.transaction_id].scenario_id == instance
-                    and sent_at.get(a.transaction_id, -math.inf) >= trigger
+                    seen
+                    for hit_instance, tx, seen in hits
+                    if hit_instance == instance and sent_at.get(tx, -math.inf) >= trigger
                 ]
                 if after:
                     t2a_samples.append((min(after) - trigger) * 1000)
@@ -287,6 +319,17 @@ def evaluate(
             scenario: sum(1 for i in rule_caught if scenario_of[i] == scenario)
             for scenario in scenarios
         }
+    alert_ids_of: dict[str, set[str]] = {}
+    for alert in emissions:
+        for tx in alert.reports:
+            if tx in by_tx:
+                alert_ids_of.setdefault(by_tx[tx].scenario_id, set()).add(alert.alert_id)
+    per_attack: dict[str, float] = {}
+    for scenario in scenarios:
+        caught_ids = [i for i, s in scenario_of.items() if s == scenario and i in detected]
+        if caught_ids:
+            total = sum(len(alert_ids_of.get(i, ())) for i in caught_ids)
+            per_attack[scenario] = round(total / len(caught_ids), 2)
     del total_transactions  # kept in the signature for the report's context
     return QualityResult(
         overall=overall,
@@ -299,6 +342,7 @@ def evaluate(
         false_positive_alerts=len(fp_alerts),
         missed_instances=missed,
         attack_time_to_detect_ms=attack_ttd,
+        alerts_per_attack=per_attack,
     )
 
 

@@ -85,6 +85,20 @@ class Archive:
         ).fetchall()
         return [(str(tx), float(at)) for tx, at in rows]
 
+    def block_merchant(self, merchant: str) -> None:
+        """Put ``merchant`` on the block list (for the blocklist trigger)."""
+        self.conn.execute(
+            "INSERT INTO blocklist (kind, value, reason) VALUES ('merchant', %s, 'bench') "
+            "ON CONFLICT DO NOTHING",
+            (merchant,),
+        )
+
+    def unblock_merchant(self, merchant: str) -> None:
+        self.conn.execute(
+            "DELETE FROM blocklist WHERE kind = 'merchant' AND value = %s AND reason = 'bench'",
+            (merchant,),
+        )
+
     def purge(self) -> tuple[int, int]:
         """Remove the run's rows so benchmarks do not pile up in the archive."""
         tx = self.conn.execute("DELETE FROM transactions WHERE bank_id = %s", (self.bank_id,))

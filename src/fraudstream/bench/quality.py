@@ -186,6 +186,7 @@ def run(pipe: Pipeline, options: QualityOptions) -> dict[str, Any]:
                         str(alert.get("rule_id")),
                         str(alert.get("transaction_id")),
                         received,
+                        str(alert.get("last_transaction_id") or ""),
                     )
                 )
 
@@ -317,6 +318,7 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
         for scenario, s in scored["per_scenario"].items():
             attack = scored.get("attack_time_to_detect_ms", {}).get(scenario, {})
             t2a = scored["trigger_to_alert_ms"].get(scenario, {})
+            per_attack = scored.get("alerts_per_attack", {}).get(scenario)
             rows.append(
                 [
                     name,
@@ -325,6 +327,7 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
                     s["recall"],
                     s["f1"],
                     f"{s['detected']}/{s['positives']}",
+                    per_attack,
                     _sec(attack.get("p50")),
                     _sec(attack.get("max")),
                     _sec(t2a.get("p50")),
@@ -340,6 +343,7 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
                 "recall",
                 "F1",
                 "caught",
+                "alerts per caught attack",
                 "into the attack p50 s",
                 "into the attack max s",
                 "trigger→alert p50 s",
@@ -349,7 +353,10 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
         )
     )
     lines.append(
-        "\n*into the attack*: event time from the attack's first transaction to the "
+        "\n*alerts per caught attack*: distinct alerts (alert ids) that report any of a "
+        "caught attack's transactions, on average; an episode's later hits update its "
+        "alert and count once. "
+        "*into the attack*: event time from the attack's first transaction to the "
         "first one that drew an alert (how long a victim's card was abused before an "
         "alert). *trigger→alert*: wall time from the append of the trigger transaction "
         "to the alert, as a read-committed consumer sees it (the pipeline's delay).\n"

@@ -100,8 +100,10 @@ def job_line(job: dict[str, Any]) -> str:
         return ""  # each report says what the missing job means for its figures
     return (
         f"Job: `{job.get('name')}` ({job.get('rules')}), parallelism {job.get('parallelism')}, "
-        f"checkpoint interval {job.get('checkpoint_interval_ms')} ms, watermark bound "
-        f"{job.get('watermark_ms')} ms; running {job.get('start_seconds')} s after submission.\n"
+        f"Python operators' parallelism {job.get('python_parallelism') or job.get('parallelism')}, "
+        f"state backend {job.get('state_backend')}, "
+        f"checkpoint interval {job.get('checkpoint_interval_ms')} ms; "
+        f"running {job.get('start_seconds')} s after submission.\n"
     )
 
 
