@@ -50,9 +50,12 @@ def table_env(
     return TableEnvironment.create(builder.build())
 
 
-def stream_env(settings: Settings, *, config: dict[str, Any] | None = None) -> tuple[Any, Any]:
+def stream_env(
+    settings: Settings, *, remote: bool = True, config: dict[str, Any] | None = None
+) -> tuple[Any, Any]:
     """A (StreamExecutionEnvironment, StreamTableEnvironment) pair that submits to
-    the cluster, for jobs that mix SQL connectors with Python operators."""
+    the cluster (``remote``) or runs in-process, for jobs that mix SQL
+    connectors with Python operators."""
     _client_env()
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
@@ -61,10 +64,11 @@ def stream_env(settings: Settings, *, config: dict[str, Any] | None = None) -> t
 
     conf = Configuration()
     conf.set_string("pipeline.jars", pipeline_jars(settings))
-    rest = urlsplit(settings.flink_rest)
-    conf.set_string("execution.target", "remote")
-    conf.set_string("rest.address", rest.hostname or settings.host)
-    conf.set_string("rest.port", str(rest.port or 8081))
+    if remote:
+        rest = urlsplit(settings.flink_rest)
+        conf.set_string("execution.target", "remote")
+        conf.set_string("rest.address", rest.hostname or settings.host)
+        conf.set_string("rest.port", str(rest.port or 8081))
     for key, value in (config or {}).items():
         conf.set_string(key, str(value).lower() if isinstance(value, bool) else str(value))
     # Not get_execution_environment(conf): outside a Flink CLI context it makes

@@ -3,6 +3,7 @@ no Flink cluster (``build`` runs against a recording stand-in)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from unittest.mock import MagicMock
@@ -189,20 +190,30 @@ def test_python_path_finds_this_package() -> None:
 
 @pytest.mark.parametrize(("packs", "user_operator"), [((), False), (("seed-baseline",), True)])
 def test_build_declares_the_job(packs: tuple[str, ...], user_operator: bool) -> None:
+    """The real graph, planned in-process: one validating operator, the card
+    rules keyed in the JVM, the user rules only with a user-scope rule."""
     pytest.importorskip("pyflink")
-    settings = _settings()
-    t_env = MagicMock(name="t_env")
-    pipeline.build(settings, load_catalogue(packs=packs), t_env)
-    executed = [c.args[0] for c in t_env.execute_sql.call_args_list]
-    assert executed == [pipeline.source_ddl(settings), *pipeline.sink_ddl(settings)]
-    statements = t_env.create_statement_set.return_value
-    added = [c.args[0] for c in statements.add_insert_sql.call_args_list]
-    assert added == pipeline.inserts(settings, "tx_valid", "tx_rejected", "alerts_out")
-    valid = t_env.to_data_stream.return_value.process.return_value.uid.return_value
-    valid = valid.name.return_value.set_parallelism.return_value
-    assert valid.key_by.call_count == (2 if user_operator else 1)
-    # The token key reaches the validating operator only, never the SQL.
-    assert all(TOKEN_KEY not in str(c) for c in t_env.mock_calls if "sql" in c[0])
+    from fraudstream.platform import flinkclient, jvm
+
+    # Planning needs the connector jars (`make jvm`, which `make test` runs first).
+    jars = Path(__file__).resolve().parents[3] / ".fraudstream" / "jvm"
+    settings = _settings(jvm_dir=jars)
+    if not jvm.connector_jars(settings.jvm_home):
+        pytest.skip("connector jars not fetched: run `make jvm`")
+    env, t_env = flinkclient.stream_env(
+        settings, remote=False, config=pipeline.job_config(settings)
+    )
+    statements = pipeline.build(settings, load_catalogue(packs=packs), t_env)
+    statements.attach_as_datastream()
+    plan = env.get_execution_plan()
+    nodes = [n["contents"] for n in json.loads(plan)["nodes"]]
+    assert sum("validate" in n for n in nodes) == 1
+    assert sum("card rules" in n for n in nodes) == 1
+    assert sum("user rules" in n for n in nodes) == (1 if user_operator else 0)
+    # Keyed on the token Validate emits: no Python key-extraction step.
+    assert not any("_stream_key_by_map_operator" in n for n in nodes) or user_operator
+    # The token key reaches the validating operator only, never the plan's text.
+    assert TOKEN_KEY not in plan
 
 
 def test_build_rejects_a_bad_catalogue_before_touching_flink() -> None:
