@@ -234,3 +234,37 @@ def test_savepoint_is_remembered_per_job_name(tmp_path: Path) -> None:
     job.remember_savepoint(settings, "file:/sp/savepoint-1")
     assert job.latest_savepoint(settings) == "file:/sp/savepoint-1"
     assert job.latest_savepoint(_settings(home=tmp_path)) is None
+
+
+def test_a_refused_restore_names_the_operator_and_the_flag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trace = (
+        "java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint "
+        "file:/sp/savepoint-1. Cannot map checkpoint/savepoint state for operator "
+        "a1b2c3 to the new program, because the operator is not available in the new "
+        "program. If you want to allow to skip this, you can set the --allowNonRestoredState "
+        "option on the CLI.\n\tat org.apache.flink..."
+    )
+    monkeypatch.setattr(
+        job,
+        "_get",
+        lambda settings, path, params=None: {
+            "exceptionHistory": {"entries": [{"stacktrace": trace}]}
+        },
+    )
+    message = job._failure(_settings(), "job-1")
+    assert "operator a1b2c3" in message
+    assert "--allow-dropped-state" in message
+    assert "would drop it" in message
+
+
+def test_other_failures_are_reported_by_their_first_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        job,
+        "_get",
+        lambda settings, path, params=None: {
+            "exceptionHistory": {"entries": [{"stacktrace": "boom: the cause\n\tat x"}]}
+        },
+    )
+    assert job._failure(_settings(), "job-1") == ": boom: the cause"
