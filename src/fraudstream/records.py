@@ -33,6 +33,17 @@ CONTRACT_FIELDS: Final = (
 OPTIONAL_FIELDS: Final = ("merchant_category", "channel")
 
 PAYMENT_SYSTEMS: Final = ("VISA", "MASTERCARD", "AMEX")
+"""Canonical spellings, as stored; a record may use any letter case."""
+PUBLISHED_SPELLING: Final = {"VISA": "VISA", "MASTERCARD": "MasterCard", "AMEX": "AMEX"}
+"""How the published record format writes each payment system."""
+
+# Data-quality flags: the record is archived and evaluated, and the
+# card_number_check rule alerts on it (generated numbers are how card testing
+# starts), but it is not rejected.
+FLAG_LUHN: Final = "luhn"
+FLAG_NETWORK: Final = "network_mismatch"
+FLAG_UNKNOWN_SYSTEM: Final = "unknown_payment_system"
+QUALITY_FLAGS: Final = (FLAG_LUHN, FLAG_NETWORK, FLAG_UNKNOWN_SYSTEM)
 MAX_RECORD_BYTES: Final = 8192
 MAX_AMOUNT: Final = 1_000_000.0
 MAX_FUTURE: Final = timedelta(minutes=5)
@@ -44,6 +55,8 @@ _CODE2_RE: Final = re.compile(r"^[A-Z]{2}$")
 _CODE3_RE: Final = re.compile(r"^[A-Z]{3}$")
 _DIGITS_RE: Final = re.compile(r"^[0-9]{12,19}$")
 _BANK_RE: Final = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_SYSTEM_RE: Final = re.compile(r"^[A-Z][A-Z _\-]{0,31}$")
+_CARD_SEPARATORS: Final = re.compile(r"[ \-]")
 
 
 class InvalidRecord(ValueError):
@@ -121,13 +134,14 @@ def alert_id(rule_id: str, transaction_id: str) -> str:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """ISO-8601 with an explicit offset, returned in UTC."""
+    """ISO-8601, returned in UTC. A time without an offset is read as UTC (the
+    published producer writes ``%Y-%m-%dT%H:%M:%S`` in UTC)."""
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidRecord("bad_timestamp", f"not ISO-8601: {text!r}") from exc
     if parsed.tzinfo is None:
-        raise InvalidRecord("bad_timestamp", f"no UTC offset: {text!r}")
+        return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 
@@ -186,14 +200,13 @@ def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -
     bank_id = _require(data, "bank_id", str)
     if not _BANK_RE.match(bank_id):
         raise InvalidRecord("bad_bank_id", f"bank_id {bank_id!r}")
-    system = _require(data, "payment_system", str)
-    if system not in PAYMENT_SYSTEMS:
-        raise InvalidRecord("unknown_payment_system", f"{system!r} not in {PAYMENT_SYSTEMS}")
-    card = _require(data, "card_number", str)
-    if not _DIGITS_RE.match(card) or not luhn_valid(card):
-        raise InvalidRecord("bad_card_number", "not 12-19 digits with a valid Luhn checksum")
-    if network_of(card) != system:
-        raise InvalidRecord("bad_card_number", f"number does not belong to {system}")
+    # Any letter case, stored in one spelling; an unknown system is flagged.
+    system = _require(data, "payment_system", str).strip().upper()
+    if not _SYSTEM_RE.match(system):
+        raise InvalidRecord("bad_payment_system", "payment_system must be 1-32 letters")
+    card = _CARD_SEPARATORS.sub("", _require(data, "card_number", str))
+    if not _DIGITS_RE.match(card):
+        raise InvalidRecord("bad_card_number", "not 12-19 digits")
     user_id = _require(data, "user_id", int)
     if user_id <= 0:
         raise InvalidRecord("bad_user_id", f"user_id must be positive, got {user_id}")
@@ -233,6 +246,20 @@ def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -
         merchant_category=extras["merchant_category"],
         channel=extras["channel"],
     )
+
+
+def quality_flags(tx: Transaction) -> tuple[str, ...]:
+    """What is suspicious about a valid record: an unknown payment system, a
+    card number that fails the Luhn check digit, or one whose prefix belongs
+    to another network."""
+    flags = []
+    if tx.payment_system not in PAYMENT_SYSTEMS:
+        flags.append(FLAG_UNKNOWN_SYSTEM)
+    if not luhn_valid(tx.card_number):
+        flags.append(FLAG_LUHN)
+    if tx.payment_system in PAYMENT_SYSTEMS and network_of(tx.card_number) != tx.payment_system:
+        flags.append(FLAG_NETWORK)
+    return tuple(flags)
 
 
 def parse_transaction(raw: bytes, *, now: datetime | None = None) -> Transaction:

@@ -58,7 +58,8 @@ SELECT transaction_id, bank_id, payment_system, card_masked, card_token, user_id
        amount::float8, currency, merchant, country,
        (extract(epoch FROM event_time) * 1000)::bigint,
        merchant_category, channel,
-       (extract(epoch FROM COALESCE(ingested_at, event_time)) * 1000)::bigint
+       (extract(epoch FROM COALESCE(ingested_at, event_time)) * 1000)::bigint,
+       quality_flags
 FROM transactions
 WHERE event_time >= %s AND event_time < %s
 ORDER BY COALESCE(ingested_at, event_time), event_time, transaction_id

@@ -48,6 +48,7 @@ TX_TYPES: Final = {
     "merchant_category": _S,
     "channel": _S,
     "ingested_ms": _L,
+    "flags": _S,
 }
 TX_ROW: Final = Types.ROW_NAMED(list(FIELDS), [TX_TYPES[name] for name in FIELDS])
 KEYED_TX_ROW: Final = Types.ROW([_S, TX_ROW])

@@ -179,7 +179,7 @@ def sink_ddl(settings: Settings) -> list[str]:
             "transaction_id STRING, bank_id STRING, payment_system STRING, card_masked STRING, "
             "card_token STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
             "merchant STRING, country STRING, event_time STRING, "
-            "merchant_category STRING, channel STRING, ingested_at STRING",
+            "merchant_category STRING, channel STRING, ingested_at STRING, quality_flags STRING",
             "transaction_id",
             settings,
         ),
@@ -224,7 +224,7 @@ def inserts(settings: Settings, valid: str, rejected: str, alerts: str) -> list[
         "INSERT INTO transactions_pg SELECT transaction_id, bank_id, payment_system, "
         "card_masked, card_token, user_id, CAST(amount AS DECIMAL(14, 2)), currency, "
         f"{_no_nul('merchant')}, country, {_iso('event_ms')}, "
-        f"{_no_nul('merchant_category')}, {_no_nul('channel')}, {_iso('ingested_ms')} "
+        f"{_no_nul('merchant_category')}, {_no_nul('channel')}, {_iso('ingested_ms')}, flags "
         f"FROM {valid}",
         f"INSERT INTO rejected_pg SELECT {topic}, source_partition, source_offset, reason, "
         f"detail, raw_payload, {_iso('received_ms')} FROM {rejected}",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from fraudstream.records import luhn_check_digit
+from fraudstream.records import PUBLISHED_SPELLING, luhn_check_digit
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +212,9 @@ def make_user(
     cards = []
     for index in range(n_cards):
         network = rng.choices(names, weights=[networks_w[n] for n in names])[0]
-        cards.append(Card(card_number(iins[network], network, user_id, index, rng), network))
+        number = card_number(iins[network], network, user_id, index, rng)
+        # Written as the published format spells it (MasterCard, not MASTERCARD).
+        cards.append(Card(number, PUBLISHED_SPELLING[network]))
     categories = rng.sample(EVERYDAY_MCCS, k=rng.randint(3, 6))
     # A few honest users gamble now and then: rules must not flag them all.
     if rng.random() < 0.02:

@@ -1,6 +1,6 @@
 """Sending simulated transactions: to Kafka or to a JSONL file, at a rate.
 
-``KafkaSink`` is an idempotent ``acks=all`` producer keyed by card number and
+``KafkaSink`` is an idempotent ``acks=all`` producer keyed by user id and
 tuned for throughput (large batches, lz4); it counts delivered and failed
 records and keeps the broker's error messages. Labels go out only once their
 transaction is acknowledged, to the labels topic and/or ``fraud_labels``.
@@ -129,7 +129,7 @@ class LabelStore:
 
 
 class KafkaSink:
-    """Transactions to ``topic`` keyed by card number; labels alongside.
+    """Transactions to ``topic`` keyed by user id (never a card number); labels alongside.
 
     Only failed deliveries call back into Python (``delivery.report.only.error``):
     a success callback per record would cost as much as producing it. Once
@@ -196,12 +196,14 @@ class KafkaSink:
         stamp = self._stamp
         on_failed = self._on_failed
         for row, label in rows:
-            card = row[3]
+            # Keyed by user: a user's cards share a partition (each card's
+            # order holds) and the key, stored in clear, carries no card number.
+            key = str(row[4])
             value = row[12] or encode(row, stamp)
             try:
-                produce(topic, value, card, on_delivery=on_failed)
+                produce(topic, value, key, on_delivery=on_failed)
             except BufferError:
-                self._produce(topic, value, card, on_failed)
+                self._produce(topic, value, key, on_failed)
             if label is not None:
                 self._label(label)
         self.counts.sent += len(rows)
@@ -209,7 +211,7 @@ class KafkaSink:
         self._update()
 
     def send_transaction(self, tx: Transaction, label: Label | None) -> None:
-        self._produce(self.topic, tx.to_json(), tx.card_number, self._on_failed)
+        self._produce(self.topic, tx.to_json(), str(tx.user_id), self._on_failed)
         self.counts.sent += 1
         if label is not None:
             self._label(label)

@@ -1,7 +1,7 @@
 """Replay a JSONL file of transactions into Kafka at a given rate.
 
 Every line is validated with the contract's ``parse_transaction``. A valid
-line is sent unchanged (key = its card number); an invalid one is reported
+line is sent unchanged (key = its user id); an invalid one is reported
 with its line number and reason and is not sent. Blank lines are skipped.
 """
 
@@ -76,7 +76,7 @@ def replay(
             while pacer.allowance() == 0 and not stop.is_set():
                 sink.poll()
                 stop.wait(min(0.1, pacer.delay()))
-            sink.send_raw(tx.card_number.encode(), line)
+            sink.send_raw(str(tx.user_id).encode(), line)
             report.valid += 1
             pacer.record(1)
             if report.valid % 1000 == 0:

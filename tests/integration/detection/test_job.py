@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ import yaml
 from fraudstream.detection import job
 from fraudstream.platform import procs
 from fraudstream.platform.stack import Stack
-from fraudstream.records import alert_id
+from fraudstream.records import alert_id, luhn_check_digit, parse_transaction, quality_flags
 
 from .conftest import (
     CARDS,
@@ -51,7 +52,7 @@ MALFORMED: list[tuple[str, bytes]] = [
     ),
     ("bad_amount", b""),  # filled in below from a valid record
     ("bad_card_number", b""),
-    ("unknown_payment_system", b""),
+    ("bad_payment_system", b""),
     ("bad_timestamp", b""),
 ]
 
@@ -66,8 +67,8 @@ def _malformed(run: DetectionRun) -> list[tuple[str, bytes]]:
         MALFORMED[0],
         MALFORMED[1],
         ("bad_amount", broken(amount=-3)),
-        ("bad_card_number", broken(card_number="4111111111111112")),
-        ("unknown_payment_system", broken(payment_system="DINERS")),
+        ("bad_card_number", broken(card_number="4111-1111-abcd-1111")),
+        ("bad_payment_system", broken(payment_system="")),
         ("bad_timestamp", broken(timestamp="16/12/2025 10:30")),
     ]
 
@@ -103,7 +104,13 @@ def expected_alerts(
         for tid, record in run.tx.sent.items()
         if record["amount"] > threshold(tid)
     }
+    ids |= {alert_id(CARD_CHECK, tid) for tid, record in run.tx.sent.items() if flags(record)}
     return ids | velocity_alerts(run, VELOCITY, velocity_cards, VELOCITY_LIMIT)
+
+
+def flags(record: dict[str, Any]) -> tuple[str, ...]:
+    """The data-quality flags the contract gives a record."""
+    return quality_flags(parse_transaction(json.dumps(record).encode()))
 
 
 def assert_exact(
@@ -139,7 +146,8 @@ def assert_exact(
     }
 
 
-RULES = (HIGH_AMOUNT, VELOCITY, "it-velocity-short")
+CARD_CHECK = "it-card-check"
+RULES = (HIGH_AMOUNT, VELOCITY, "it-velocity-short", CARD_CHECK)
 
 LATE_CARD = fresh_visa()  # the late-record test's card
 
@@ -208,6 +216,59 @@ def test_late_record_is_evaluated_not_dropped(run: DetectionRun) -> None:
     run.wait(
         lambda: job.status(run.settings, run.job_id or "").out_of_order >= 1, "out-of-order metric"
     )
+
+
+def test_published_format_and_original_producer_are_archived_and_flagged(
+    run: DetectionRun,
+) -> None:
+    """Records as the published format writes them (MasterCard, VISA, AMEX) and
+    as the original producer writes them ("4" + 15 random digits for every
+    network, timestamps without an offset) are all archived and evaluated;
+    numbers that fail the check digit or their network's prefix are flagged
+    and alerted on."""
+    rng = random.Random(7)
+    published = []
+    mastercard = "55" + "".join(rng.choice("0123456789") for _ in range(13))
+    cards = (
+        ("MasterCard", mastercard + luhn_check_digit(mastercard)),  # a card of its own
+        ("VISA", fresh_visa()),
+        ("AMEX", "378282246310005"),
+    )
+    for system, card in cards:
+        record = run.tx.make(card=card, amount=17.0)
+        record["payment_system"] = system
+        published.append(record)
+    original = []
+    for system in ("VISA", "MasterCard", "AMEX") * 3:
+        record = run.tx.make(card=fresh_visa(), amount=round(rng.uniform(1, 900), 2))
+        record["payment_system"] = system
+        record["card_number"] = "4" + "".join(rng.choice("0123456789") for _ in range(15))
+        record["timestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        original.append(record)
+    run.send([*published, *original])
+
+    assert_exact(run, velocity_cards=[])
+    ids = [r["transaction_id"] for r in (*published, *original)]
+    rows = dict(
+        run.query(
+            "SELECT transaction_id, quality_flags FROM transactions WHERE transaction_id = ANY(%s)",
+            ids,
+        )
+    )
+    assert set(rows) == set(ids)  # every one archived, none in the DLQ
+    for record in published:
+        assert rows[record["transaction_id"]] == ""
+    for record in original:
+        assert rows[record["transaction_id"]] == ",".join(flags(record))
+    stored = dict(
+        run.query(
+            "SELECT transaction_id, payment_system FROM transactions "
+            "WHERE transaction_id = ANY(%s)",
+            ids,
+        )
+    )
+    assert stored[published[0]["transaction_id"]] == "MASTERCARD"  # one spelling
+    assert sum(1 for r in original if flags(r)) >= 6  # most random numbers are flagged
 
 
 def test_stop_with_savepoint_and_resume_loses_and_repeats_nothing(run: DetectionRun) -> None:

@@ -127,7 +127,7 @@ def case(tmp_path: Path) -> Path:
         # broken lines, in the reasons the job would give them
         "this is not json",
         "[1, 2]",
-        {**record(90, 6, 106, 0.0), "card_number": "4111111111111112"},
+        {**record(90, 6, 106, 0.0), "card_number": "41111111abc11111"},
         {k: v for k, v in record(91, 6, 106, 0.0).items() if k != "amount"},
         {**record(92, 6, 106, 0.0), "timestamp": (NOW + timedelta(hours=1)).isoformat()},
         "",

@@ -32,7 +32,7 @@ class FakeSink:
 def test_valid_lines_are_sent_unchanged_and_invalid_ones_reported(tmp_path: Path) -> None:
     good = [tx.to_json() for tx, _ in generate(seed=1, count=20)]
     broken = json.loads(good[3])
-    broken["card_number"] = "4111111111111112"
+    broken["card_number"] = "4111-1111-abcd-1111"  # unreadable (a bad check digit is only flagged)
     lines = [
         *good[:5],
         b"not json",
@@ -48,8 +48,8 @@ def test_valid_lines_are_sent_unchanged_and_invalid_ones_reported(tmp_path: Path
     seen = []
     report = replay(sink, path, rate=None, on_reject=seen.append)  # type: ignore[arg-type]
     assert [value for _, value in sink.sent] == good
-    assert [key for key, _ in sink.sent] == [
-        parse_transaction(v).card_number.encode() for v in good
+    assert [key for key, _ in sink.sent] == [  # keyed by user: no card number in the key
+        str(parse_transaction(v).user_id).encode() for v in good
     ]
     assert report.valid == 20 and report.blank == 1 and report.complete
     assert [(r.line, r.reason) for r in report.rejected] == [

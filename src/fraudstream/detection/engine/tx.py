@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
-from fraudstream.records import Transaction, card_token, mask_card
+from fraudstream.records import Transaction, card_token, mask_card, quality_flags
 
 
 class Tx(NamedTuple):
@@ -31,6 +31,8 @@ class Tx(NamedTuple):
     channel: str | None
     ingested_ms: int
     """when Kafka took the record (its timestamp), milliseconds since the epoch"""
+    flags: str = ""
+    """data-quality flags, comma-separated (``records.QUALITY_FLAGS``); empty when clean"""
 
 
 FIELDS: Final = Tx._fields
@@ -53,6 +55,7 @@ def from_transaction(tx: Transaction, key: str, ingested_ms: int) -> Tx:
         merchant_category=tx.merchant_category,
         channel=tx.channel,
         ingested_ms=ingested_ms,
+        flags=",".join(quality_flags(tx)),
     )
 
 

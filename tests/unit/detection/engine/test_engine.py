@@ -24,6 +24,7 @@ BUNDLED_CARD_RULES = (
     "impossible-travel",
     "card-testing",
     "country-hopping",
+    "card-number-check",
 )
 
 

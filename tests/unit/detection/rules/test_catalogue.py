@@ -146,6 +146,7 @@ def test_bundled_rule_ids_are_stable() -> None:
         "card-testing",
         "country-hopping",
         "blocklist",
+        "card-number-check",
         "seed-high-amount",
         "seed-user-velocity",
         "seed-user-countries",

@@ -38,6 +38,7 @@ def test_registry_names_every_type() -> None:
         "card_testing",
         "country_hopping",
         "blocklist",
+        "card_number_check",
         "tumbling_window",
     }
     assert {name for name, t in REGISTRY.items() if t.scope == "user"} == {"tumbling_window"}
@@ -46,6 +47,7 @@ def test_registry_names_every_type() -> None:
     assert {name for name, t in REGISTRY.items() if not t.episodic} == {
         "high_amount",
         "blocklist",
+        "card_number_check",
         "tumbling_window",
     }
 
@@ -511,6 +513,7 @@ def test_bundled_rules_scores_stay_in_range() -> None:
     txs += [s.tx(5 + i, 9000, country=c) for i, c in enumerate(("FR", "JP", "BR", "AU"))]
     txs += [s.tx(20 + i, 20) for i in range(70)]
     txs.append(s.tx(100, 4000))
+    txs.append(s.tx(101, 10)._replace(flags="luhn"))
     alerts = run(engine, txs, blocklist={("merchant", "Corner Shop"): "test"})
     assert {a.rule_type for a in alerts} == set(REGISTRY)
     assert all(0.0 <= a.score <= 1.0 and a.reason for a in alerts)

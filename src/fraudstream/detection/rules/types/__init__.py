@@ -8,6 +8,7 @@ from typing import Any
 from fraudstream.detection.rules.types import (
     amount_spike,
     blocklist,
+    card_number_check,
     card_testing,
     card_velocity,
     country_hopping,
@@ -27,6 +28,7 @@ REGISTRY: dict[str, RuleType[Any]] = {
         card_testing,
         country_hopping,
         blocklist,
+        card_number_check,
         tumbling_window,
     )
 }
