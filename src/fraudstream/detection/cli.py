@@ -25,7 +25,14 @@ def register(sub: Any) -> None:
         "--from-savepoint",
         metavar="PATH|latest",
         default=None,
-        help="resume from a savepoint; 'latest' is the one the last `job stop` took",
+        help="resume from this savepoint or checkpoint; 'latest' is the one the last "
+        "`job stop` took (default: the newer of that savepoint and the last job's newest "
+        "retained checkpoint)",
+    )
+    submit.add_argument(
+        "--fresh",
+        action="store_true",
+        help="do not resume: start with empty profiles from the consumer group's committed offsets",
     )
     submit.add_argument(
         "--allow-dropped-state",
@@ -83,6 +90,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
             "stop it first (`fraudstream job stop`)"
         )
     savepoint = args.from_savepoint
+    if savepoint is not None and args.fresh:
+        raise _user_error("--fresh and --from-savepoint exclude each other")
+    resumed_by_default = False
+    if savepoint is None and not args.fresh:
+        point = job.resume_point(settings)
+        if point is not None:
+            savepoint, resumed_by_default = point.location, True
+            print(f"resuming from the last {point.kind}: {point.location} (--fresh to start anew)")
     if savepoint == "latest":
         savepoint = job.latest_savepoint(settings)
         if savepoint is None:
@@ -101,7 +116,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
     try:
         job.wait_running(settings, job_id)
     except job.JobError as exc:
-        raise _user_error(str(exc)) from exc
+        if not resumed_by_default or job.DROPPED_STATE_HINT in str(exc):
+            raise _user_error(str(exc)) from exc
+        # A retained checkpoint can be unusable (the stack was killed while
+        # writing it): say so, and start from the committed offsets.
+        print(f"could not resume from {savepoint} ({exc}); starting without it")
+        job.cancel(settings, job_id)
+        savepoint = None
+        job_id = job.submit(settings, rules=args.rules)
+        try:
+            job.wait_running(settings, job_id)
+        except job.JobError as again:
+            raise _user_error(str(again)) from again
     print(f"submitted {settings.detection_job_name}: {job_id}")
     if savepoint:
         print(f"resumed from {savepoint}")

@@ -82,6 +82,48 @@ def remember_savepoint(settings: Settings, location: str) -> None:
     path.write_text(location + "\n")
 
 
+def _jobs_file(settings: Settings) -> Path:
+    return settings.home / "detection" / f"{settings.detection_job_name}.job-id"
+
+
+def remember_job(settings: Settings, job_id: str) -> None:
+    path = _jobs_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(job_id + "\n")
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    location: str
+    kind: str  # "savepoint" or "checkpoint"
+
+
+def resume_point(settings: Settings) -> ResumePoint | None:
+    """Where a plain ``job submit`` resumes: the newer of the savepoint the last
+    ``job stop`` took and the newest checkpoint the last submitted job
+    retained (local cluster only: its checkpoint folder is ours to read)."""
+    found: list[tuple[float, ResumePoint]] = []
+    savepoint = latest_savepoint(settings)
+    if savepoint is not None:
+        found.append((state_file(settings).stat().st_mtime, ResumePoint(savepoint, "savepoint")))
+    if settings.flink_local:
+        try:
+            job_id = _jobs_file(settings).read_text().strip()
+        except FileNotFoundError:
+            job_id = ""
+        if job_id:
+            metadata = sorted(
+                flink.checkpoint_dir(settings).joinpath(job_id).glob("chk-*/_metadata"),
+                key=lambda p: p.stat().st_mtime,
+            )
+            if metadata:
+                newest = metadata[-1]
+                found.append(
+                    (newest.stat().st_mtime, ResumePoint(newest.parent.as_uri(), "checkpoint"))
+                )
+    return max(found, key=lambda item: item[0])[1] if found else None
+
+
 def latest_savepoint(settings: Settings) -> str | None:
     try:
         text = state_file(settings).read_text().strip()
@@ -114,6 +156,7 @@ def submit(
     statements.attach_as_datastream()
     client = env.execute_async(settings.detection_job_name)
     job_id = str(client.get_job_id())
+    remember_job(settings, job_id)
     log.info(
         "submitted %s as job %s (%d rules%s)",
         settings.detection_job_name,

@@ -3,7 +3,8 @@
 Brings the stack up, then starts whatever the installed areas provide — the
 detection job (``fraudstream job submit``), the two default banks
 (``fraudstream produce``) and the dashboard — as child processes tracked by
-pid. Ctrl-C (or SIGTERM) stops them in reverse order and then the stack.
+pid. Ctrl-C (or SIGTERM) stops them in reverse order, stops the detection job
+with a savepoint (the next run resumes from it) and then the stack.
 """
 
 from __future__ import annotations
@@ -105,8 +106,31 @@ def run_foreground(
         for proc in reversed(started):
             procs.stop(proc, timeout=20)
         if not keep:
+            if job:
+                _stop_job_with_savepoint(settings)
             stack.down()
             log.info("everything stopped")
+
+
+def _stop_job_with_savepoint(settings: Settings) -> None:
+    """Stop the detection job with a savepoint, so the next run resumes its
+    profiles and offsets; a failure is logged, never blocks the shutdown."""
+    try:
+        from fraudstream.detection import job as detection
+    except ImportError:
+        return
+    try:
+        running = detection.active_job(settings)
+        if running is None:
+            return
+        location = detection.stop_with_savepoint(settings, running.job_id, timeout=90)
+        log.info("detection job stopped with a savepoint: %s", location)
+    except Exception as exc:  # the stack is going down either way
+        log.warning(
+            "detection job not stopped with a savepoint (%s); the next run "
+            "resumes from its newest retained checkpoint",
+            exc,
+        )
 
 
 def _announce(stack: Stack) -> None:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # Simulated transactions per second of an unpaced run: above any rate we reach,
 # so event time lags and is pulled forward to the wall clock, never ahead.
 WALL_CLOCK_RATE = 10_000_000.0
+DEFAULT_POPULATION_SEED = 1
 
 
 def register(sub: Any) -> None:
@@ -76,6 +77,13 @@ def register(sub: Any) -> None:
         type=int,
         help="seed of the population and the stream: the same seed, banks and options give "
         "the same transactions, ids included (default: a random seed, logged at start)",
+    )
+    produce.add_argument(
+        "--population-seed",
+        type=int,
+        default=None,
+        help="seed of the users and cards alone (default: --seed when given, else "
+        f"{DEFAULT_POPULATION_SEED}: the same customers every run, with a new stream)",
     )
     produce.add_argument(
         "--output",
@@ -157,6 +165,7 @@ class ProduceJob:
     duration: float | None
     fraud_rate: float
     seed: int
+    population_seed: int
     output: Path | None
     topic: str
     labels_topic: str | None
@@ -224,6 +233,12 @@ def plan(args: argparse.Namespace, settings: Settings) -> ProduceJob:
         labels_db, label_file = mode in ("postgres", "both"), False
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     log.info("seed %d (pass --seed %d to reproduce this stream)", seed, seed)
+    # Without --seed the stream is new each run but the banks' customers are
+    # the same ones: a card keeps its home country and habits across restarts
+    # (the detection job keeps their profiles).
+    population_seed = args.population_seed
+    if population_seed is None:
+        population_seed = seed if args.seed is not None else DEFAULT_POPULATION_SEED
     return ProduceJob(
         settings=settings,
         banks=tuple(banks),
@@ -232,6 +247,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> ProduceJob:
         duration=args.duration,
         fraud_rate=args.fraud_rate,
         seed=seed,
+        population_seed=population_seed,
         output=args.output,
         topic=args.topic or settings.topic_transactions,
         labels_topic=labels_topic,
@@ -282,6 +298,7 @@ def produce_part(
     gen = Generator(
         job.banks,
         seed=job.seed,
+        population_seed=job.population_seed,
         fraud_rate=job.fraud_rate,
         start=job.start,
         clock_rates=job.clock_rates,

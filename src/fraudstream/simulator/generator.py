@@ -89,6 +89,9 @@ class Generator:
     banks: Sequence[Bank]
     seed: int = 0
     fraud_rate: float = DEFAULT_FRAUD_RATE
+    population_seed: int | None = None
+    """Seed of the users and their cards (default: ``seed``). A stable one
+    keeps each user's home and cards across runs with different streams."""
     start: float = 0.0
     clock_rates: dict[str, float] | None = None
     scenario_names: Sequence[str] = tuple(scenarios.SCENARIOS)
@@ -126,7 +129,7 @@ class Generator:
         spans = []
         for bank in self.banks:
             users = make_population(
-                self.seed,
+                self.seed if self.population_seed is None else self.population_seed,
                 bank.bank_id,
                 bank.first_user,
                 bank.last_user,

@@ -268,3 +268,33 @@ def test_other_failures_are_reported_by_their_first_line(monkeypatch: pytest.Mon
         },
     )
     assert job._failure(_settings(), "job-1") == ": boom: the cause"
+
+
+def test_resume_point_is_the_newer_of_savepoint_and_retained_checkpoint(tmp_path: Path) -> None:
+    import os
+
+    from fraudstream.platform import flink
+
+    settings = _settings(home=tmp_path, detection_job_name="det-r")
+    assert job.resume_point(settings) is None
+    job.remember_savepoint(settings, "file:/sp/savepoint-1")
+    os.utime(job.state_file(settings), (1000, 1000))
+    point = job.resume_point(settings)
+    assert point is not None and (point.kind, point.location) == (
+        "savepoint",
+        "file:/sp/savepoint-1",
+    )
+    # The job submitted after it retained checkpoints: the newest one wins.
+    job.remember_job(settings, "abc123")
+    for n, stamp in ((3, 2000), (4, 3000)):
+        chk = flink.checkpoint_dir(settings) / "abc123" / f"chk-{n}"
+        chk.mkdir(parents=True)
+        (chk / "_metadata").write_bytes(b"x")
+        os.utime(chk / "_metadata", (stamp, stamp))
+    point = job.resume_point(settings)
+    assert point is not None and point.kind == "checkpoint"
+    assert point.location.endswith("/abc123/chk-4")
+    # A later savepoint (a `job stop`) is newer again.
+    os.utime(job.state_file(settings), (4000, 4000))
+    point = job.resume_point(settings)
+    assert point is not None and point.kind == "savepoint"
