@@ -92,9 +92,15 @@ class AlertWindow:
         self.version = 0  # bumped on every change, so readers can cache
 
     def add(self, alert: Alert) -> bool:
-        """Add an alert; False when its id is already in the window."""
+        """Add an alert; False when its id is already in the window. A later hit
+        of an episode (same id, more hits) updates the alert in place."""
         with self._lock:
-            if alert.alert_id in self._items:
+            known = self._items.get(alert.alert_id)
+            if known is not None:
+                if alert.hits > known.hits:
+                    self._items[alert.alert_id] = alert  # keeps its place
+                    self.version += 1
+                    return False
                 self.duplicates += 1
                 return False
             self._items[alert.alert_id] = alert
