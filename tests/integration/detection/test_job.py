@@ -247,7 +247,7 @@ def test_published_format_and_original_producer_are_archived_and_flagged(
         original.append(record)
     run.send([*published, *original])
 
-    assert_exact(run, velocity_cards=[])
+    assert_exact(run, velocity_cards=[LATE_CARD])
     ids = [r["transaction_id"] for r in (*published, *original)]
     rows = dict(
         run.query(

@@ -54,7 +54,7 @@ def test_produce_command_delivers_each_record_once_with_labels(
     ids = [tx.transaction_id for tx in txs]
     assert len(set(ids)) == n
     for (key, _), tx in zip(records, txs, strict=True):
-        assert key == tx.card_number.encode()
+        assert key == str(tx.user_id).encode()  # keyed by user: no card number in the key
     assert {tx.bank_id for tx in txs} == {"BANK_A", "BANK_B"}
     by_id = {tx.transaction_id: tx for tx in txs}
 
@@ -163,7 +163,7 @@ def test_replay_delivers_valid_lines_and_reports_invalid_ones(
     assert _delivered(result.stdout) == len(good)
     records = consume_all(settings, tx_topic, group_id, len(good))
     assert sorted(v for _, v in records) == sorted(good)
-    assert all(k == parse_transaction(v).card_number.encode() for k, v in records)
+    assert all(k == str(parse_transaction(v).user_id).encode() for k, v in records)
 
 
 def test_unpaced_processes_deliver_once_and_never_in_the_future(
