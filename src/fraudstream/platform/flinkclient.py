@@ -24,17 +24,10 @@ def pipeline_jars(settings: Settings) -> str:
     return ";".join(jar.as_uri() for jar in jvm.connector_jars(settings.jvm_home))
 
 
-def table_env(
-    settings: Settings,
-    *,
-    remote: bool = True,
-    streaming: bool = True,
-    config: dict[str, Any] | None = None,
-) -> Any:
-    """A ``TableEnvironment`` that submits to the cluster (``remote``) or runs in-process."""
-    _client_env()
+def _configuration(settings: Settings, *, remote: bool, config: dict[str, Any] | None) -> Any:
+    """The client's Flink configuration: connector jars, the cluster (when
+    ``remote``), then ``config`` on top."""
     from pyflink.common import Configuration
-    from pyflink.table import EnvironmentSettings, TableEnvironment
 
     conf = Configuration()
     conf.set_string("pipeline.jars", pipeline_jars(settings))
@@ -45,6 +38,21 @@ def table_env(
         conf.set_string("rest.port", str(rest.port or 8081))
     for key, value in (config or {}).items():
         conf.set_string(key, str(value).lower() if isinstance(value, bool) else str(value))
+    return conf
+
+
+def table_env(
+    settings: Settings,
+    *,
+    remote: bool = True,
+    streaming: bool = True,
+    config: dict[str, Any] | None = None,
+) -> Any:
+    """A ``TableEnvironment`` that submits to the cluster (``remote``) or runs in-process."""
+    _client_env()
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    conf = _configuration(settings, remote=remote, config=config)
     builder = EnvironmentSettings.new_instance().with_configuration(conf)
     builder = builder.in_streaming_mode() if streaming else builder.in_batch_mode()
     return TableEnvironment.create(builder.build())
@@ -57,20 +65,11 @@ def stream_env(
     the cluster (``remote``) or runs in-process, for jobs that mix SQL
     connectors with Python operators."""
     _client_env()
-    from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.java_gateway import get_gateway
     from pyflink.table import StreamTableEnvironment
 
-    conf = Configuration()
-    conf.set_string("pipeline.jars", pipeline_jars(settings))
-    if remote:
-        rest = urlsplit(settings.flink_rest)
-        conf.set_string("execution.target", "remote")
-        conf.set_string("rest.address", rest.hostname or settings.host)
-        conf.set_string("rest.port", str(rest.port or 8081))
-    for key, value in (config or {}).items():
-        conf.set_string(key, str(value).lower() if isinstance(value, bool) else str(value))
+    conf = _configuration(settings, remote=remote, config=config)
     # Not get_execution_environment(conf): outside a Flink CLI context it makes
     # a local environment and ignores execution.target.
     jvm = get_gateway().jvm

@@ -157,7 +157,7 @@ def test_a_later_hit_of_an_episode_updates_the_alert_in_place() -> None:
     from fraudstream.dashboard.alerts_feed import AlertWindow
 
     window = AlertWindow(capacity=10)
-    first = _alert_for_episode()
+    first = make(1)
     assert window.add(first)
     assert not window.add(replace(first, hits=3, last_transaction_id="t-3"))
     assert [a.hits for a in window.snapshot()] == [3]
@@ -165,26 +165,3 @@ def test_a_later_hit_of_an_episode_updates_the_alert_in_place() -> None:
     assert not window.add(first)
     assert [a.hits for a in window.snapshot()] == [3]
     assert window.duplicates == 1
-
-
-def _alert_for_episode() -> Alert:
-    return Alert(
-        alert_id="a-1",
-        rule_id="card-velocity-1m",
-        rule_type="card_velocity",
-        severity="high",
-        score=0.6,
-        reason="6 transactions in 60 s on card 411111******1111, limit 5",
-        transaction_id="t-1",
-        card_masked="411111******1111",
-        card_token="tok",
-        bank_id="BANK_A",
-        user_id=1,
-        amount=10.0,
-        currency="USD",
-        merchant="Shop",
-        country="US",
-        payment_system="VISA",
-        event_time="2025-12-16T10:30:45.000Z",
-        detected_at="2025-12-16T10:30:45.050Z",
-    )
