@@ -277,6 +277,18 @@ def parse_transaction(raw: bytes, *, now: datetime | None = None) -> Transaction
     return validate_transaction(data, now=now)
 
 
+@dataclass(frozen=True)
+class FraudLabel:
+    """Ground truth for one transaction of an injected attack (a ``fraud_labels``
+    row); what detection quality is scored against."""
+
+    transaction_id: str
+    scenario_id: str
+    scenario: str
+    step: int = 0
+    is_trigger: bool = False
+
+
 SEVERITIES: Final = ("low", "medium", "high", "critical")
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fraudstream.records import FraudLabel
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0..100) with linear interpolation between ranks.
@@ -103,17 +105,6 @@ class Score:
 
 
 @dataclass(frozen=True)
-class Label:
-    """Ground truth for one fraudulent transaction (a row of ``fraud_labels``)."""
-
-    transaction_id: str
-    scenario_id: str
-    scenario: str
-    step: int = 0
-    is_trigger: bool = False
-
-
-@dataclass(frozen=True)
 class AlertSeen:
     """One emission of an alert (an episode publishes its alert again with
     each hit) and when the bench saw it."""
@@ -176,7 +167,7 @@ class QualityResult:
 
 
 def evaluate(
-    labels: Iterable[Label],
+    labels: Iterable[FraudLabel],
     alerts: Iterable[AlertSeen],
     sent_at: Mapping[str, float],
     *,
@@ -208,7 +199,7 @@ def evaluate(
     """
     labels = list(labels)
     by_tx = {label.transaction_id: label for label in labels}
-    instances: dict[str, list[Label]] = {}
+    instances: dict[str, list[FraudLabel]] = {}
     scenario_of: dict[str, str] = {}
     for label in labels:
         instances.setdefault(label.scenario_id, []).append(label)

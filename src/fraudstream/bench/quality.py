@@ -25,10 +25,11 @@ from typing import Any
 
 from fraudstream.bench import report
 from fraudstream.bench.loadgen import PacedProducer
-from fraudstream.bench.metrics import AlertSeen, Label, evaluate
+from fraudstream.bench.metrics import AlertSeen, evaluate
 from fraudstream.bench.probes import AlertListener, Archive
 from fraudstream.bench.resources import machine
 from fraudstream.bench.session import Pipeline
+from fraudstream.records import FraudLabel
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class QualityOptions:
 @dataclass
 class Stream:
     records: list[tuple[str, bytes, bytes]]  # (transaction_id, key, value) in send order
-    labels: list[Label]
+    labels: list[FraudLabel]
     scenarios: dict[str, int]  # scenario -> instances injected
     bank_ids: list[str]
     event_at: dict[str, float]  # transaction id -> event time (epoch s)
@@ -98,7 +99,7 @@ def build_stream(options: QualityOptions, run_id: str, *, now: float | None = No
     suffix = f"-{run_id}"
     stamp = Timestamps()
     records: list[tuple[str, bytes, bytes]] = []
-    labels: list[Label] = []
+    labels: list[FraudLabel] = []
     bank_ids: set[str] = set()
     event_at: dict[str, float] = {}
 
@@ -110,7 +111,7 @@ def build_stream(options: QualityOptions, run_id: str, *, now: float | None = No
         records.append((row[0], row[3].encode(), encode(tagged, stamp)))
         if label is not None:
             labels.append(
-                Label(
+                FraudLabel(
                     label.transaction_id,
                     label.scenario_id,
                     label.scenario,

@@ -39,7 +39,7 @@ from fraudstream.detection.engine.lookups import Entries, load_blocklist
 from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import Tx, from_transaction
 from fraudstream.detection.rules.catalogue import load_catalogue
-from fraudstream.records import Alert, InvalidRecord, parse_transaction
+from fraudstream.records import Alert, FraudLabel, InvalidRecord, parse_transaction
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +77,6 @@ class BacktestError(Exception):
 
 
 # -- inputs -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FraudLabel:
-    """Ground truth for one transaction of an injected attack (a ``fraud_labels`` row)."""
-
-    transaction_id: str
-    scenario_id: str
-    scenario: str
-    step: int = 0
-    is_trigger: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from fraudstream.bench.metrics import (
     AlertSeen,
-    Label,
     LatencySummary,
     Score,
     evaluate,
@@ -14,6 +13,7 @@ from fraudstream.bench.metrics import (
     judge_step,
     percentile,
 )
+from fraudstream.records import FraudLabel as Label
 
 
 def test_percentile_interpolates_like_numpy_linear() -> None:
