@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "FRAUDSTREAM_"
@@ -52,6 +52,15 @@ class Settings(BaseSettings):
         description="Existing cluster's bootstrap servers; when set no local Kafka starts.",
     )
     kafka_controller_port: int = 19093
+    kafka_controllers: int = Field(
+        default=1,
+        description="KRaft controllers: 1, or 3 for a quorum that survives losing one. "
+        "Chosen when the data folder is created (`stack down --purge` to change it).",
+    )
+    kafka_extra_controller_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [19094, 19095],
+        description="Ports of the second and third controller when kafka_controllers is 3.",
+    )
     kafka_broker_ports: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [9092, 9093, 9094]
     )
@@ -142,13 +151,29 @@ class Settings(BaseSettings):
         description="Key of the keyed hash that tokenises card numbers. Change it in production.",
     )
 
-    @field_validator("kafka_broker_ports", mode="before")
+    @field_validator("kafka_broker_ports", "kafka_extra_controller_ports", mode="before")
     @classmethod
     def _split_ports(cls, value: Any) -> Any:
         if isinstance(value, str):
             text = value.strip().strip("[]")
             return [int(p) for p in text.replace(" ", "").split(",") if p]
         return value
+
+    @field_validator("kafka_controllers", mode="after")
+    @classmethod
+    def _quorum_size(cls, value: int) -> int:
+        if value not in (1, 3):
+            raise ValueError("kafka_controllers must be 1 or 3")
+        return value
+
+    @model_validator(mode="after")
+    def _enough_controller_ports(self) -> Settings:
+        if len(self.kafka_extra_controller_ports) < self.kafka_controllers - 1:
+            raise ValueError(
+                f"kafka_controllers={self.kafka_controllers} needs "
+                f"{self.kafka_controllers - 1} kafka_extra_controller_ports"
+            )
+        return self
 
     @field_validator("home", "jvm_dir", mode="after")
     @classmethod
@@ -193,6 +218,12 @@ class Settings(BaseSettings):
     @property
     def controller_address(self) -> str:
         return f"{self.host}:{self.kafka_controller_port}"
+
+    @property
+    def controller_ports(self) -> list[int]:
+        """Every local controller's port, the first one first."""
+        extra = self.kafka_extra_controller_ports[: self.kafka_controllers - 1]
+        return [self.kafka_controller_port, *extra]
 
     @property
     def flink_rest(self) -> str:

@@ -79,7 +79,11 @@ def _print_status(stack: Stack) -> bool:
         state = "healthy" if c.healthy else ("running" if c.running else "stopped")
         pid = f"pid {c.pid}" if c.pid else ""
         detail = f"  {c.detail}" if c.detail else ""
-        print(f"{c.name:<{width}}  {state:<8} {c.address:<28} {pid}{detail}")
+        if c.restarts or c.last_exit:
+            detail += f"  restarts {c.restarts}"
+            if c.last_exit:
+                detail += f", last exit: {c.last_exit}"
+        print(f"{c.name:<{width}}  {state:<8} {c.address:<28} {pid:<10}{detail}")
     endpoints = stack.endpoints()
     print(f"\nbootstrap servers: {endpoints['bootstrap_servers']}")
     print(f"Flink web UI:      {endpoints['flink_rest_url']}")

@@ -1,4 +1,4 @@
-"""A local Kafka cluster in KRaft mode: one controller and N brokers.
+"""A local Kafka cluster in KRaft mode: one controller (or a quorum of three) and N brokers.
 
 Each node is a separate JVM (``kafka.Kafka <properties>``) built from the jars
 Maven fetched. Storage is formatted once with one cluster id; restarting a
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fraudstream.config import Settings
 from fraudstream.platform import jvm
+from fraudstream.platform.jvm import PrerequisiteError
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +59,31 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+def controller_name(index: int) -> str:
+    """``kafka-controller`` for the first controller, ``kafka-controller-N`` for the others."""
+    return "kafka-controller" if index == 1 else f"kafka-controller-{index}"
+
+
 def nodes(settings: Settings) -> list[KafkaNode]:
+    """Controllers first, then brokers. Broker ids follow the first controller's
+    (2, 3, 4); the second and third controller come after the brokers, so a
+    quorum never renumbers a broker."""
     conf = settings.home / "conf" / "kafka"
     data = settings.data_dir / "kafka"
-    result = [
-        KafkaNode(
-            "kafka-controller",
-            CONTROLLER_NODE_ID,
-            "controller",
-            settings.kafka_controller_port,
-            conf / "controller.properties",
-            data / "controller",
+    brokers = len(settings.kafka_broker_ports)
+    result = []
+    for index, port in enumerate(settings.controller_ports, start=1):
+        suffix = "" if index == 1 else f"-{index}"
+        result.append(
+            KafkaNode(
+                controller_name(index),
+                CONTROLLER_NODE_ID if index == 1 else CONTROLLER_NODE_ID + brokers + index - 1,
+                "controller",
+                port,
+                conf / f"controller{suffix}.properties",
+                data / f"controller{suffix}",
+            )
         )
-    ]
     for index, port in enumerate(settings.kafka_broker_ports, start=1):
         result.append(
             KafkaNode(
@@ -89,13 +102,21 @@ def _render(props: dict[str, str | int]) -> str:
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
 
+def quorum_voters(settings: Settings) -> str:
+    return ",".join(
+        f"{node.node_id}@{settings.host}:{node.port}"
+        for node in nodes(settings)
+        if node.role == "controller"
+    )
+
+
 def node_properties(settings: Settings, node: KafkaNode) -> dict[str, str | int]:
     """server.properties of one node (KRaft, static controller quorum)."""
     host = settings.host
     common: dict[str, str | int] = {
         "process.roles": node.role,
         "node.id": node.node_id,
-        "controller.quorum.voters": f"{CONTROLLER_NODE_ID}@{host}:{settings.kafka_controller_port}",
+        "controller.quorum.voters": quorum_voters(settings),
         "controller.listener.names": CONTROLLER_LISTENER,
         "listener.security.protocol.map": (
             f"{CONTROLLER_LISTENER}:PLAINTEXT,{BROKER_LISTENER}:PLAINTEXT"
@@ -198,4 +219,29 @@ def cluster_id(settings: Settings) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     value = new_cluster_id()
     path.write_text(value + "\n")
+    quorum_file(settings).write_text(f"{settings.kafka_controllers}\n")
     return value
+
+
+def quorum_file(settings: Settings) -> Path:
+    return settings.data_dir / "kafka" / "controllers"
+
+
+def check_quorum(settings: Settings) -> None:
+    """A static KRaft quorum cannot change size on existing data: say so before starting.
+
+    A data folder from before the quorum option has no record and had one controller.
+    """
+    if not cluster_id_file(settings).is_file():
+        return
+    try:
+        formatted = int(quorum_file(settings).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        formatted = 1
+    if formatted != settings.kafka_controllers:
+        raise PrerequisiteError(
+            f"the Kafka data in {settings.data_dir / 'kafka'} was created with {formatted} "
+            f"controller(s), FRAUDSTREAM_KAFKA_CONTROLLERS asks for "
+            f"{settings.kafka_controllers}; keep {formatted}, or remove the data with "
+            "`fraudstream stack down --purge` first"
+        )

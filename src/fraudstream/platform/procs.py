@@ -21,6 +21,12 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# The Popen objects of what this process started, by pid: holding them keeps
+# subprocess from reaping a dead child behind our back, so its exit status
+# stays readable (``exit_status``) for the supervisor.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+_ended: dict[int, int] = {}  # pid -> exit status of children reaped by _reap
+
 
 class ReadinessError(RuntimeError):
     """A component did not start or did not become ready before its deadline.
@@ -109,12 +115,53 @@ def spawn(
             **identity,
         )
     proc.pid_file.write_text(f"{child.pid}\n")
+    _children[child.pid] = child
     log.info("started %s (pid %d), log %s", name, child.pid, proc.log_file)
     return proc
 
 
+def exit_status(pid: int) -> int | None:
+    """The exit status of a child this process started and that has ended:
+    the exit code, or minus the signal that killed it. None when unknown
+    (not our child, still running, or already reaped)."""
+    if pid in _ended:
+        return _ended.pop(pid)
+    child = _children.get(pid)
+    if child is not None:
+        code = child.poll()
+        if code is not None:
+            del _children[pid]
+        return code
+    try:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if waited != pid:
+        return None
+    return os.waitstatus_to_exitcode(status)
+
+
+def describe_exit(status: int | None) -> str:
+    """``exit code 1``, ``killed by SIGKILL``, or that the status is not known."""
+    if status is None:
+        return "exited (status unknown: started by another process)"
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit code {status}"
+
+
 def _reap(pid: int) -> None:
     # Our own children must be waited for or they linger as zombies.
+    child = _children.get(pid)
+    if child is not None:
+        code = child.poll()
+        if code is not None:
+            _ended[pid] = code
+            del _children[pid]
+        return
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
 
@@ -158,6 +205,7 @@ def stop(proc: ManagedProcess, *, timeout: float = 30.0) -> None:
     pid = proc.pid()
     if pid is not None:
         stop_pid(pid, timeout=timeout)
+        _ended.pop(pid, None)
         log.info("stopped %s (pid %d)", proc.name, pid)
     proc.pid_file.unlink(missing_ok=True)
 

@@ -3,8 +3,12 @@
 Brings the stack up, then starts whatever the installed areas provide — the
 detection job (``fraudstream job submit``), the two default banks
 (``fraudstream produce``) and the dashboard — as child processes tracked by
-pid. Ctrl-C (or SIGTERM) stops them in reverse order, stops the detection job
-with a savepoint (the next run resumes from it) and then the stack.
+pid. While it runs, a supervisor restarts any of those processes, and any
+process of the stack, that dies (``platform.supervise``); after a JobManager
+restart it resubmits the detection job, which resumes from its newest
+retained checkpoint. Ctrl-C (or SIGTERM) stops them in reverse order, stops
+the detection job with a savepoint (the next run resumes from it) and then
+the stack.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from fraudstream.config import Settings, env_for
-from fraudstream.platform import procs
+from fraudstream.platform import procs, supervise
 from fraudstream.platform.stack import Stack
 
 log = logging.getLogger(__name__)
@@ -70,17 +74,16 @@ def run_foreground(
 
     stack = Stack(settings)
     started: list[procs.ManagedProcess] = []
+    supervisor: supervise.Supervisor | None = None
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stack.up()
         if stop_requested.is_set():
             return 130
         env = env_for(settings)
-        for service in planned_services(settings, job=job, banks=banks, dashboard=dashboard):
-            argv = [sys.executable, "-m", "fraudstream.cli", *service.argv]
-            proc = procs.spawn(
-                service.name, argv, run_dir=settings.run_dir, logs_dir=settings.logs_dir, env=env
-            )
+        services = planned_services(settings, job=job, banks=banks, dashboard=dashboard)
+        for service in services:
+            proc = _spawn_service(settings, service, env)
             if service.oneshot:
                 procs.wait_until(
                     lambda p=proc: not p.alive(),  # type: ignore[misc]
@@ -93,16 +96,17 @@ def run_foreground(
                 log.info("%s done; log %s", service.name, proc.log_file)
             else:
                 started.append(proc)
+        supervisor = _supervisor(stack, services, env, job=job)
         _announce(stack)
-        while not stop_requested.wait(timeout=2.0):
-            for proc in started:
-                if not proc.alive() and proc.pid_file.exists():
-                    log.error("%s exited; see %s", proc.name, proc.log_file)
-                    proc.pid_file.unlink(missing_ok=True)
+        while not stop_requested.wait(timeout=1.0):
+            if supervisor is not None:
+                supervisor.check()
         return 0
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if supervisor is not None:
+            supervisor.stop()
         for proc in reversed(started):
             procs.stop(proc, timeout=20)
         if not keep:
@@ -110,6 +114,39 @@ def run_foreground(
                 _stop_job_with_savepoint(settings)
             stack.down()
             log.info("everything stopped")
+
+
+def _spawn_service(
+    settings: Settings, service: Service, env: dict[str, str]
+) -> procs.ManagedProcess:
+    argv = [sys.executable, "-m", "fraudstream.cli", *service.argv]
+    return procs.spawn(
+        service.name, argv, run_dir=settings.run_dir, logs_dir=settings.logs_dir, env=env
+    )
+
+
+def _supervisor(
+    stack: Stack, services: list[Service], env: dict[str, str], *, job: bool
+) -> supervise.Supervisor | None:
+    """Watch the stack and the long-running services; None when another
+    process already supervises this stack."""
+    after_jobmanager = None
+    if job and any(service.name == "job-submit" for service in services):
+
+        def after_jobmanager() -> None:
+            supervise.resubmit_jobs(stack, env)
+
+    supervisor = supervise.for_stack(stack, after_jobmanager=after_jobmanager)
+    for service in services:
+        if not service.oneshot:
+            supervisor.watch(
+                service.name,
+                lambda service=service: _spawn_service(stack.settings, service, env),  # type: ignore[misc]
+            )
+    if not supervisor.acquire():
+        log.warning("another process supervises this stack; this run does not restart processes")
+        return None
+    return supervisor
 
 
 def _stop_job_with_savepoint(settings: Settings) -> None:

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +41,8 @@ class ComponentStatus:
     running: bool
     healthy: bool
     detail: str = ""
+    restarts: int = 0  # by the supervisor of `fraudstream run` (or a chaos bench)
+    last_exit: str = ""  # why it last died, when it did
 
 
 class Stack:
@@ -84,6 +86,8 @@ class Stack:
         if s.postgres_local:
             postgres.bin_dir()
             postgres.os_user(s)
+        if s.kafka_local:
+            kafka.check_quorum(s)
         taken = []
         for name, port in self._ports().items():
             owner = self.process(name.removesuffix("-rpc"))
@@ -216,6 +220,24 @@ class Stack:
         if not tm.alive():
             self.start_taskmanager()
 
+    def restart(self, name: str) -> ManagedProcess:
+        """Start one component again after it died, on the data it left behind."""
+        if name not in self.component_names():
+            raise ValueError(f"{name} is not a local component of this stack")
+        if name == "postgres":
+            self._start_postgres()
+            return self.process(name)
+        if name.startswith("kafka-"):
+            return self.start_node(name)
+        if name == "flink-jobmanager":
+            env = flink.environment(self.settings)
+            return self._spawn(name, flink.jobmanager_argv(), env=env)
+        return self.start_taskmanager()
+
+    def wait_flink(self) -> None:
+        """Until the Flink REST API answers and the TaskManager's slots are registered."""
+        self._wait_flink()
+
     def start_taskmanager(self) -> ManagedProcess:
         env = flink.environment(self.settings)
         return self._spawn("flink-taskmanager", flink.taskmanager_argv(), env=env)
@@ -273,15 +295,18 @@ class Stack:
         deadline = retry.Deadline(KAFKA_TIMEOUT)
         admin = topics.admin_client(s)
         if s.kafka_local:
-            controller = self.process("kafka-controller")
-            retry.poll(
-                lambda: ports.can_connect(s.host, s.kafka_controller_port),
-                deadline=deadline,
-                component="kafka-controller",
-                what=f"a listener on {s.controller_address}",
-                log_file=controller.log_file,
-                proc=controller,
-            )
+            for node in kafka.nodes(s):
+                if node.role != "controller":
+                    continue
+                controller = self.process(node.name)
+                retry.poll(
+                    lambda port=node.port: ports.can_connect(s.host, port),  # type: ignore[misc]
+                    deadline=deadline,
+                    component=node.name,
+                    what=f"a listener on {s.host}:{node.port}",
+                    log_file=controller.log_file,
+                    proc=controller,
+                )
             brokers = {node.node_id: node.name for node in kafka.nodes(s) if node.role == "broker"}
         else:
             brokers = {}
@@ -384,7 +409,8 @@ class Stack:
         # connections), then brokers before the controller.
         order = ["flink-taskmanager", "flink-jobmanager"]
         order += [n for n in reversed(self.component_names()) if n.startswith("kafka-broker")]
-        order += ["kafka-controller", "postgres"]
+        order += [n for n in self.component_names() if n.startswith("kafka-controller")]
+        order += ["postgres"]
         for name in order:
             proc = self.process(name)
             if proc.pid() is not None:
@@ -476,7 +502,26 @@ class Stack:
             )
         else:
             result.append(ComponentStatus("postgres", s.dsn_redacted, None, True, pg_ok))
-        return result
+        return self._with_supervision(result)
+
+    def _with_supervision(self, result: list[ComponentStatus]) -> list[ComponentStatus]:
+        """Restarts and last exits from the supervisor's records; supervised
+        services of `fraudstream run` (banks, dashboard) are listed too."""
+        from fraudstream.platform import supervise
+
+        records = supervise.load_records(self.settings.run_dir)
+        listed = {c.name for c in result}
+        for name in records:
+            if name not in listed:
+                proc = self.process(name)
+                alive = proc.alive()
+                result.append(ComponentStatus(name, "-", proc.pid(), alive, alive))
+        return [
+            replace(c, restarts=records[c.name].restarts, last_exit=records[c.name].last_exit)
+            if c.name in records
+            else c
+            for c in result
+        ]
 
     def endpoints(self, *, show_secrets: bool = False) -> dict[str, Any]:
         s = self.settings
