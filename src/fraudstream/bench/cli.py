@@ -1,4 +1,4 @@
-"""Sub-commands of the bench area: ``fraudstream bench throughput|latency|quality|drain``.
+"""Sub-commands of the bench area: ``fraudstream bench throughput|latency|quality|drain|chaos``.
 
 Each run submits its own detection job on its own topics, writes
 ``results/<timestamp>-<kind>/`` (result.json, report.md, PNG plots), logs its
@@ -148,6 +148,39 @@ def register(sub: Any) -> None:
     )
     drain.set_defaults(func=_drain)
 
+    chaos = kinds.add_parser(
+        "chaos",
+        help="kill stack processes one at a time under load; reconcile archive and alerts",
+        description="Send the labelled stream at a steady rate while a broker, the "
+        "TaskManager, the JobManager, PostgreSQL (and a controller, with three) are killed "
+        "with SIGKILL one at a time and restarted by the supervisor; then reconcile every "
+        "transaction id against the archive and every expected alert against the alerts "
+        "topic, and report each fault's recovery time. Needs the local stack.",
+    )
+    common(chaos)
+    chaos.add_argument("--rate", type=_positive, default=None, help="tx/s (default 1000)")
+    chaos.add_argument(
+        "--faults",
+        default=None,
+        help="comma-separated, in order (default broker,taskmanager,jobmanager,postgres,"
+        "controller; --short taskmanager); controller only with FRAUDSTREAM_KAFKA_CONTROLLERS=3",
+    )
+    chaos.add_argument(
+        "--fault-interval",
+        type=_positive,
+        default=None,
+        help="seconds from one kill to the next, at least (default 90, --short 40)",
+    )
+    chaos.add_argument(
+        "--current-within",
+        type=_positive,
+        default=5.0,
+        help="a sink is current when it holds everything appended more than this many "
+        "seconds ago (default 5)",
+    )
+    chaos.add_argument("--seed", type=int, default=42, help="simulator seed (default 42)")
+    chaos.set_defaults(func=_chaos)
+
 
 def _execute(
     args: argparse.Namespace,
@@ -155,6 +188,7 @@ def _execute(
     body: Callable[..., dict[str, Any]],
     markdown: Callable[[dict[str, Any], list[str]], str],
     plots: Callable[[dict[str, Any], Any], list[str]],
+    run_dir_hook: dict[str, Path] | None = None,
     **pipeline_kw: Any,
 ) -> int:
     from fraudstream.bench import report, session
@@ -170,6 +204,8 @@ def _execute(
             raise UserError(str(exc)) from exc
     settings = load_settings()
     run_dir = report.RunDir.create(args.results_dir, kind)
+    if run_dir_hook is not None:
+        run_dir_hook["path"] = run_dir.path
     log.info("bench %s: results in %s", kind, run_dir.path)
     try:
         with session.pipeline(settings, keep=args.keep, rules=args.rules, **pipeline_kw) as pipe:
@@ -259,6 +295,55 @@ def _drain(args: argparse.Namespace) -> int:
     return _execute(
         args, "drain", lambda p: dr.run(p, options), dr.markdown, dr.plots, submit_job=False
     )
+
+
+def _chaos(args: argparse.Namespace) -> int:
+    from fraudstream.bench import chaos as ch
+    from fraudstream.cli import UserError
+    from fraudstream.config import load_settings
+
+    settings = load_settings()
+    if not (settings.kafka_local and settings.flink_local and settings.postgres_local):
+        raise UserError(
+            "bench chaos kills and restarts the local stack's processes; it cannot run "
+            "against an external Kafka, Flink or PostgreSQL"
+        )
+    wanted = (
+        tuple(f.strip() for f in args.faults.split(",") if f.strip())
+        if args.faults
+        else (("taskmanager",) if args.short else ch.DEFAULT_ORDER)
+    )
+    try:
+        ch.applicable_faults(settings, wanted)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    short = bool(args.short)
+    options = ch.ChaosOptions(
+        rate=args.rate or (200.0 if short else 1000.0),
+        faults=wanted,
+        warmup_seconds=15.0 if short else 30.0,
+        fault_interval=args.fault_interval or (40.0 if short else 90.0),
+        quiet_seconds=5.0 if short else 15.0,
+        tail_seconds=10.0 if short else 30.0,
+        recovery_timeout=120.0 if short else 180.0,
+        current_within=args.current_within,
+        seed=args.seed,
+        per_scenario=3 if short else 10,
+        settle_seconds=60.0 if short else 120.0,
+        progress_every=3.0 if short else 5.0,
+    )
+    args.argv_echo = _echo(args, "chaos")
+    folder: dict[str, Path] = {}
+
+    def body(pipe: Any) -> dict[str, Any]:
+        return ch.run(pipe, options, folder["path"])
+
+    def markdown(result: dict[str, Any], images: list[str]) -> str:
+        for line in ch.summary_lines(result):
+            log.info("chaos: %s", line)
+        return ch.markdown(result, images)
+
+    return _execute(args, "chaos", body, markdown, ch.plots, run_dir_hook=folder)
 
 
 def _echo(args: argparse.Namespace, kind: str) -> list[str]:

@@ -177,8 +177,9 @@ def stop_pid(pid: int, *, timeout: float = 30.0, sig: int = signal.SIGTERM) -> b
         if not pid_alive(pid):
             return True
         time.sleep(0.1)
-    log.warning("pid %d ignored signal %d for %.0fs; sending SIGKILL", pid, sig, timeout)
-    _signal_group(pid, signal.SIGKILL)
+    if sig != signal.SIGKILL:
+        log.warning("pid %d ignored signal %d for %.0fs; sending SIGKILL", pid, sig, timeout)
+        _signal_group(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         _reap(pid)
