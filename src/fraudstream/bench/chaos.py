@@ -280,7 +280,10 @@ class _Chaos(threading.Thread):
                     resubmit = threading.Thread(target=self._resubmit, daemon=True)
                     resubmit.start()
             fresh = now - self.options.current_within >= killed_at
-            if restarted_at is not None and fresh and archive and alerts:
+            # The old job's tasks outlive their JobManager for a heartbeat
+            # timeout: only the resubmitted job running counts as recovered.
+            job_back = fault != "jobmanager" or (resubmit is not None and not resubmit.is_alive())
+            if restarted_at is not None and job_back and fresh and archive and alerts:
                 window.recovered_at = now
                 break
             self.stop_event.wait(1.0)

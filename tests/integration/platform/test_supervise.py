@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 from confluent_kafka import Producer
 
 from fraudstream.bench.loadgen import LoadShape, TransactionFactory
@@ -32,7 +33,8 @@ BATCH = 200
 
 @pytest.fixture
 def running() -> Iterator[tuple[Settings, subprocess.Popen[bytes], Path]]:
-    settings = _fresh_settings()
+    # Short checkpoints: the JobManager's kill must find one to resume from.
+    settings = _fresh_settings().model_copy(update={"detection_checkpoint_interval_ms": 3000})
     output = settings.home / "run-output.log"
     with output.open("wb") as out:
         child = subprocess.Popen(
@@ -98,6 +100,12 @@ def _restarted(stack: Stack, name: str, old_pid: int) -> None:
     )
 
 
+def _completed_checkpoints(settings: Settings, job_id: str) -> int:
+    response = requests.get(f"{settings.flink_rest}/jobs/{job_id}/checkpoints", timeout=5)
+    response.raise_for_status()
+    return int(response.json()["counts"]["completed"])
+
+
 def _status(stack: Stack, name: str) -> tuple[int, str]:
     component = next(c for c in stack.status() if c.name == name)
     return component.restarts, component.last_exit
@@ -130,6 +138,12 @@ def test_killed_processes_come_back_by_themselves_and_the_job_resumes(
 
     # The JobManager: the session cluster forgets its jobs; the supervisor
     # resubmits the job, which resumes from its newest retained checkpoint.
+    procs.wait_until(
+        lambda: _completed_checkpoints(settings, first_job.job_id) > 0,
+        timeout=60,
+        component="detection job",
+        what="a completed checkpoint",
+    )
     jm = stack.process("flink-jobmanager")
     old = jm.pid()
     assert old is not None
