@@ -69,7 +69,7 @@ class ChaosOptions:
     recovery_timeout: float = 180.0
     current_within: float = 5.0
     seed: int = 42
-    per_scenario: int = 10
+    per_scenario: int = 40
     settle_seconds: float = 120.0
     progress_every: float = 5.0
 

@@ -328,7 +328,7 @@ def _chaos(args: argparse.Namespace) -> int:
         recovery_timeout=120.0 if short else 180.0,
         current_within=args.current_within,
         seed=args.seed,
-        per_scenario=3 if short else 10,
+        per_scenario=3 if short else 40,
         settle_seconds=60.0 if short else 120.0,
         progress_every=3.0 if short else 5.0,
     )
