@@ -128,7 +128,12 @@ def exit_status(pid: int) -> int | None:
         return _ended.pop(pid)
     child = _children.get(pid)
     if child is not None:
-        code = child.poll()
+        # A JVM's main thread shows as a zombie while its other threads are
+        # still being torn down; the status is readable a moment later.
+        try:
+            code: int | None = child.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            code = None
         if code is not None:
             del _children[pid]
         return code
