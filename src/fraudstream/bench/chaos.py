@@ -609,10 +609,13 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
         )
     )
     outside = latency.get("outside faults", {})
-    lines.append(
-        f"\nAlert latency outside the faults: n {outside.get('count')}, p50 "
-        f"{outside.get('p50')} ms, p99 {outside.get('p99')} ms, max {outside.get('max')} ms.\n"
-    )
+    if outside.get("count"):
+        lines.append(
+            f"\nAlert latency outside the faults: n {outside['count']}, p50 "
+            f"{outside['p50']} ms, p99 {outside['p99']} ms, max {outside['max']} ms.\n"
+        )
+    else:
+        lines.append("\nNo expected alert was triggered outside the faults.\n")
     if rec:
         lines.append("## Reconciliation\n")
         lines.append(
