@@ -238,8 +238,10 @@ class Generator:
     def _victims(self, clock: _BankClock, spec: scenarios.Spec) -> list[int] | None:
         """Global indexes of the users a scenario runs on, the victim first."""
         rng, users, pool = self._rng, self._tables.users, clock.victims
+        # Room after the victim for consecutive users (numbers do not wrap).
+        span = len(pool) - 3 * spec.users if spec.consecutive else 0
         for _ in range(VICTIM_TRIES):
-            pos = rng.randrange(len(pool))
+            pos = rng.randrange(span if span > 0 else len(pool))
             victim = users[int(pool[pos])]
             if len(victim.cards) >= spec.min_cards and (victim.shared or not spec.shared):
                 break
@@ -250,10 +252,10 @@ class Generator:
             # The next users of the bank whose main card is on the same network:
             # consecutive account numbers under one issuer prefix.
             system = victim.cards[0].payment_system
-            for step in range(1, len(pool)):
+            for step in range(pos + 1, len(pool)):
                 if len(group) == spec.users:
                     break
-                index = int(pool[(pos + step) % len(pool)])
+                index = int(pool[step])
                 if users[index].cards[0].payment_system == system:
                     group.append(index)
         else:

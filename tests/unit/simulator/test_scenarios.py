@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -9,10 +10,10 @@ from fraudstream.simulator import scenarios
 from fraudstream.simulator.population import (
     CATEGORIES,
     HIGH_RISK_MCCS,
-    distance_km,
     UNUSUAL_MCCS,
     WEB_SHOP_MCC,
     User,
+    distance_km,
     make_user,
     travel_hours,
 )
@@ -58,7 +59,7 @@ def test_labels_name_the_transactions_in_order(name: str, seed: int) -> None:
         assert label.scenario == name
         assert label.scenario_id == out[0][1].scenario_id
         spec = scenarios.SCENARIOS[name]
-        if spec.users == 1 and spec.min_cards == 1 or name == "amount_spike":
+        if (spec.users == 1 and spec.min_cards == 1) or name == "amount_spike":
             assert row[3] == card  # one card
         assert set(label.to_dict()) == {
             "transaction_id",
@@ -152,11 +153,11 @@ def test_multi_card_spree_spreads_over_the_cards(seed: int) -> None:
     assert 6 <= len(out) <= 10
     assert set(cards) == {c.number for c in victim.cards}
     # no card twice in a row: each card alone stays quiet
-    assert all(a != b for a, b in zip(cards, cards[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(cards))
     for row, _ in out:
         assert row[4] == victim.user_id and row[11] == "online" and row[8] == victim.home
         assert 1.5 * victim.typical_amount - 0.01 <= row[5] <= 4 * victim.typical_amount + 0.01
-    gaps = [b[0][9] - a[0][9] for a, b in zip(out, out[1:], strict=False)]
+    gaps = [b[0][9] - a[0][9] for a, b in itertools.pairwise(out)]
     assert all(20 <= g <= 90 for g in gaps)
     assert out[3][1].is_trigger
 
@@ -164,16 +165,14 @@ def test_multi_card_spree_spreads_over_the_cards(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(40))
 def test_card_enumeration_tries_consecutive_users_at_one_shop(seed: int) -> None:
     users = _users(seed)
-    out = scenarios.build(
-        "card_enumeration", random.Random(seed), users, users[0].cards[0], START
-    )
+    out = scenarios.build("card_enumeration", random.Random(seed), users, users[0].cards[0], START)
     assert 10 <= len(out) <= scenarios.ENUMERATION_MAX
     assert [row[4] for row, _ in out] == [u.user_id for u in users[: len(out)]]
     assert [row[3] for row, _ in out] == [u.cards[0].number for u in users[: len(out)]]
     assert len({row[7] for row, _ in out}) == 1
     for row, _ in out:
         assert row[10] == WEB_SHOP_MCC and row[11] == "online" and 0.5 <= row[5] < 3
-    gaps = [b[0][9] - a[0][9] for a, b in zip(out, out[1:], strict=False)]
+    gaps = [b[0][9] - a[0][9] for a, b in itertools.pairwise(out)]
     assert all(3 <= g <= 15 for g in gaps)
     assert out[4][1].is_trigger
 
@@ -188,7 +187,7 @@ def test_stealth_takeover_stays_under_single_rule_limits(seed: int) -> None:
         assert row[10] in (*UNUSUAL_MCCS, WEB_SHOP_MCC) and row[10] not in victim.categories
         assert row[5] <= scenarios.SPIKE_FACTOR_MAX * victim.typical_amount + 0.01
         assert row[5] < scenarios.ABSOLUTE_LIMIT
-    gaps = [b[0][9] - a[0][9] for a, b in zip(out, out[1:], strict=False)]
+    gaps = [b[0][9] - a[0][9] for a, b in itertools.pairwise(out)]
     assert all(300 <= g <= 1800 for g in gaps)
     assert out[0][1].is_trigger
 
