@@ -12,7 +12,7 @@ already holds, and a larger history fills as transactions arrive.
 
 Size per card with the bundled catalogue (pickled, measured in
 ``tests/unit/detection/engine/test_profile.py``; see docs/DETECTION.md):
-about 0.26 KB for a card with 3 transactions, 1.3 KB for one at the hourly
+about 0.30 KB for a card with 3 transactions, 1.3 KB for one at the hourly
 velocity limit in 5 countries, plus about 2.3 KB per open alert episode.
 
 Late records (older than the card's latest) are evaluated against the profile

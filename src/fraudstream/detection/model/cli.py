@@ -35,9 +35,9 @@ def register(sub: Any) -> None:
     train.add_argument(
         "--scenarios", type=int, default=40, help="attacks per scenario per stream (default 40)"
     )
-    train.add_argument("--trees", type=int, default=150, help="trees (default 150)")
+    train.add_argument("--trees", type=int, default=120, help="trees (default 120)")
     train.add_argument("--depth", type=int, default=4, help="tree depth (default 4)")
-    train.add_argument("--learning-rate", type=float, default=0.1, help="(default 0.1)")
+    train.add_argument("--learning-rate", type=float, default=0.12, help="(default 0.12)")
     train.add_argument(
         "--output", type=Path, default=None, help="model file (default: the bundled one)"
     )
