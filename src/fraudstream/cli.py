@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "fraudstream.simulator.cli",
     "fraudstream.detection.cli",
     "fraudstream.detection.backtest_cli",
+    "fraudstream.detection.model.cli",
     "fraudstream.dashboard.cli",
     "fraudstream.bench.cli",
 )

@@ -110,7 +110,8 @@ def register(sub: Any) -> None:
         "--transactions",
         type=int,
         default=None,
-        help="legitimate transactions in the stream (default 60000, --short 3000)",
+        help="legitimate transactions in the stream (default 90000 over 3 h of event time, "
+        "--short 3000 over 1.5 h)",
     )
     qual.add_argument(
         "--scenarios",
@@ -259,9 +260,10 @@ def _quality(args: argparse.Namespace) -> int:
 
     options = q.QualityOptions(
         seed=args.seed,
-        transactions=args.transactions or (3000 if args.short else 60000),
-        span_seconds=1800.0 if args.short else 7200.0,
+        transactions=args.transactions or (3000 if args.short else 90000),
+        span_seconds=5400.0 if args.short else 10800.0,
         per_scenario=args.scenarios or (3 if args.short else 20),
+        lookalikes=1 if args.short else 20,
         rate=args.rate or 2000.0,
         baseline=not args.no_baseline,
         settle_seconds=20.0 if args.short else 90.0,

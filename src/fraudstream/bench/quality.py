@@ -35,15 +35,18 @@ log = logging.getLogger(__name__)
 
 BASELINE_PACK = "seed-baseline"
 TAIL_SECONDS = 120.0  # legitimate traffic after the stream's horizon
-LONGEST_SCENARIO_SECONDS = 16 * 60.0
+LONGEST_SCENARIO_SECONDS = 55 * 60.0
+WARMUP_SHARE = 0.3
+"""Share of the span before the first attack: cards build some history first."""
 
 
 @dataclass(frozen=True)
 class QualityOptions:
     seed: int = 42
-    transactions: int = 60_000  # legitimate transactions before the tail
+    transactions: int = 90_000  # legitimate transactions before the tail
     per_scenario: int = 20
-    span_seconds: float = 2 * 3600.0  # event time covered by the stream
+    lookalikes: int = 20  # honest look-alike episodes of each kind, besides the banks' rate
+    span_seconds: float = 3 * 3600.0  # event time covered by the stream
     rate: float = 2000.0
     baseline: bool = True
     settle_seconds: float = 45.0
@@ -61,12 +64,15 @@ class Stream:
     event_end: float
 
 
-def build_stream(options: QualityOptions, run_id: str, *, now: float | None = None) -> Stream:
-    """The labelled stream, reproducible from ``options.seed`` (ids included)."""
+def build_rows(
+    options: QualityOptions, *, now: float | None = None
+) -> tuple[list[tuple[Any, Any]], dict[str, int], float, float]:
+    """The labelled stream as simulator rows with their labels (None for
+    honest ones), the attacks injected per scenario, and the event-time
+    start and end; reproducible from ``options.seed``."""
     from fraudstream.simulator.banks import load_banks
     from fraudstream.simulator.generator import Generator
-    from fraudstream.simulator.rows import Timestamps, encode
-    from fraudstream.simulator.scenarios import SCENARIOS
+    from fraudstream.simulator.scenarios import LOOKALIKES, SCENARIOS
 
     banks = load_banks()
     if options.span_seconds < LONGEST_SCENARIO_SECONDS * 1.5:
@@ -89,13 +95,35 @@ def build_stream(options: QualityOptions, run_id: str, *, now: float | None = No
     names = sorted(SCENARIOS)
     injected = dict.fromkeys(names, 0)
     slots = options.per_scenario * len(names)
-    first = start + 0.05 * options.span_seconds
+    first = start + WARMUP_SHARE * options.span_seconds
     last = end - LONGEST_SCENARIO_SECONDS
     for slot in range(slots):
         name = names[slot % len(names)]
         at = first + (last - first) * slot / max(1, slots - 1)
         if gen.inject(name, at=at):
             injected[name] += 1
+    honest = sorted(LOOKALIKES)
+    slots = options.lookalikes * len(honest)
+    for slot in range(slots):
+        at = first + (last - first) * (slot + 0.5) / max(1, slots)
+        gen.inject_lookalike(honest[slot % len(honest)], at=at)
+    rows: list[tuple[Any, Any]] = []
+    legit = 0
+    while legit < options.transactions + tail:
+        for row, label in gen.batch(min(1000, options.transactions + tail - legit)):
+            rows.append((row, label))
+            if label is None:
+                legit += 1
+    while gen.pending:
+        rows.append(gen.pop_pending())
+    return rows, injected, start, end + TAIL_SECONDS
+
+
+def build_stream(options: QualityOptions, run_id: str, *, now: float | None = None) -> Stream:
+    """The labelled stream, reproducible from ``options.seed`` (ids included)."""
+    from fraudstream.simulator.rows import Timestamps, encode
+
+    rows, injected, start, end = build_rows(options, now=now)
     suffix = f"-{run_id}"
     stamp = Timestamps()
     records: list[tuple[str, bytes, bytes]] = []
@@ -120,15 +148,9 @@ def build_stream(options: QualityOptions, run_id: str, *, now: float | None = No
                 )
             )
 
-    legit = 0
-    while legit < options.transactions + tail:
-        for row, label in gen.batch(min(1000, options.transactions + tail - legit)):
-            add(row, label)
-            if label is None:
-                legit += 1
-    while gen.pending:
-        add(*gen.pop_pending())
-    return Stream(records, labels, injected, sorted(bank_ids), event_at, start, end + TAIL_SECONDS)
+    for row, label in rows:
+        add(row, label)
+    return Stream(records, labels, injected, sorted(bank_ids), event_at, start, end)
 
 
 class _ListSource:

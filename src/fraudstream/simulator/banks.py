@@ -35,6 +35,12 @@ class Bank:
     home_countries: dict[str, float] = field(default_factory=lambda: {"US": 1.0})
     networks: dict[str, float] = field(default_factory=lambda: dict(NETWORK_WEIGHTS))
     travellers: float = 0.05
+    shared_accounts: float = 0.0
+    """share of users whose account a household shares (honest multi-card use)"""
+    big_spenders: float = 0.0
+    """share of users who spend 300-900 a purchase, electronics and jewelry too"""
+    lookalike_rate: float = 0.0
+    """chance per transaction slot that an honest look-alike episode starts"""
 
     @property
     def users(self) -> int:
@@ -73,9 +79,17 @@ def parse_bank(raw: Any) -> Bank:
         or not 0 < users[0] <= users[1] < 10**7
     ):
         raise BankConfigError(f"{bank_id}: users must be [first, last] with 0 < first <= last")
-    travellers = raw.get("travellers", 0.05)
-    if not isinstance(travellers, int | float) or not 0 <= travellers <= 1:
-        raise BankConfigError(f"{bank_id}: travellers must be a share between 0 and 1")
+    shares = {}
+    for name, default in (
+        ("travellers", 0.05),
+        ("shared_accounts", 0.0),
+        ("big_spenders", 0.0),
+        ("lookalike_rate", 0.0),
+    ):
+        value = raw.get(name, default)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise BankConfigError(f"{bank_id}: {name} must be a share between 0 and 1")
+        shares[name] = float(value)
     return Bank(
         bank_id=bank_id,
         rate=float(rate),
@@ -87,7 +101,7 @@ def parse_bank(raw: Any) -> Bank:
         networks=_weights(
             raw.get("networks", NETWORK_WEIGHTS), tuple(NETWORK_WEIGHTS), "networks", bank_id
         ),
-        travellers=float(travellers),
+        **shares,
     )
 
 

@@ -3,7 +3,8 @@
 Each bank has its own event-time clock that advances by ``1 / clock_rate``
 seconds per transaction slot; the banks and the pending scenario transactions
 are merged in event-time order. A slot either starts a fraud scenario (with
-probability ``fraud_rate``) or carries one legitimate purchase.
+probability ``fraud_rate``), or an honest look-alike episode (the bank's
+``lookalike_rate``), or carries one legitimate purchase.
 
 The clock rate defaults to the banks' configured rates, so every card keeps
 the rhythm of a real customer (one purchase every minute or so). A producer
@@ -47,6 +48,7 @@ from fraudstream.simulator.rows import FAST_TEMPLATE, Label, Row, epoch, to_tran
 from fraudstream.simulator.tables import Tables
 
 DEFAULT_FRAUD_RATE = 0.002
+VICTIM_TRIES = 200  # draws to find a victim with what a scenario needs
 CHUNK = 1024
 # Per purchase of a traveller: chance to set off abroad, and to head home.
 DEPART_P = 0.02
@@ -95,6 +97,8 @@ class Generator:
     start: float = 0.0
     clock_rates: dict[str, float] | None = None
     scenario_names: Sequence[str] = tuple(scenarios.SCENARIOS)
+    lookalike_names: Sequence[str] = tuple(scenarios.LOOKALIKES)
+    """honest look-alikes started at each bank's ``lookalike_rate``"""
     part: int = 0
     parts: int = 1
     # Scenarios that would not finish by this event time are not started, so
@@ -108,13 +112,16 @@ class Generator:
     _tables: Tables = field(init=False)
     _clocks: list[_BankClock] = field(init=False)
     _travellers: dict[int, _Traveller] = field(init=False)
-    _pending: list[tuple[float, int, Row, Label]] = field(init=False)
+    _pending: list[tuple[float, int, Row, Label | None]] = field(init=False)
+    _away: dict[int, float] = field(init=False)
+    """users on a look-alike trip: global index -> event time they are back"""
     _buffer: list[tuple[Row, Label | None]] = field(init=False)
     _pos: int = field(init=False, default=0)
     _seq: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         unknown = set(self.scenario_names) - set(scenarios.SCENARIOS)
+        unknown |= set(self.lookalike_names) - set(scenarios.LOOKALIKES)
         if unknown:
             raise ValueError(f"unknown scenarios {sorted(unknown)}")
         if not 0 <= self.fraud_rate <= 1:
@@ -125,6 +132,7 @@ class Generator:
         self._rng = random.Random(f"{self.seed}:{self.part}:{banks_key}")
         self._np = np.random.default_rng([self.seed, self.part, banks_key])
         self._pending, self._buffer, self._clocks = [], [], []
+        self._away = {}
         everyone: list[User] = []
         spans = []
         for bank in self.banks:
@@ -138,6 +146,8 @@ class Generator:
                 bank.travellers,
                 part=self.part,
                 parts=self.parts,
+                shared_share=bank.shared_accounts,
+                big_spender_share=bank.big_spenders,
             )
             spans.append((bank, len(everyone), users))
             everyone.extend(users)
@@ -171,7 +181,7 @@ class Generator:
         buffered = sum(1 for _, label in self._buffer[self._pos :] if label is not None)
         return len(self._pending) + buffered
 
-    def pop_pending(self) -> tuple[Row, Label]:
+    def pop_pending(self) -> tuple[Row, Label | None]:
         """The next scheduled scenario transaction (after any buffered rows)."""
         while self._pos < len(self._buffer):
             row, label = self._buffer[self._pos]
@@ -182,21 +192,75 @@ class Generator:
         return row, label
 
     def inject(self, name: str, bank_id: str | None = None, at: float | None = None) -> list[Label]:
-        """Schedule one scenario now (or at ``at``) on a random stay-at-home user."""
+        """Schedule one fraud scenario now (or at ``at``) on a random
+        stay-at-home user (and the users it needs); its labels, or [] when it
+        was not started (it would end past the horizon, or no user fits)."""
+        built = self._schedule(name, bank_id, at)
+        return [label for _, label in built if label is not None]
+
+    def inject_lookalike(
+        self, name: str, bank_id: str | None = None, at: float | None = None
+    ) -> int:
+        """Schedule one honest look-alike episode (``scenarios.LOOKALIKES``);
+        its number of transactions (0 when not started)."""
+        return len(self._schedule(name, bank_id, at))
+
+    def _schedule(
+        self, name: str, bank_id: str | None, at: float | None
+    ) -> list[tuple[Row, Label | None]]:
+        fraud = name in scenarios.SCENARIOS
+        spec = scenarios.SCENARIOS[name] if fraud else scenarios.LOOKALIKES[name]
         clocks = [c for c in self._clocks if bank_id is None or c.bank.bank_id == bank_id]
         clock = self._rng.choice(clocks)
-        user = self._tables.users[int(clock.victims[self._rng.randrange(len(clock.victims))])]
-        card = self._rng.choice(user.cards)
-        when = self.now if at is None else at
-        built = scenarios.build(name, self._rng, user, card, when)
-        if self.horizon is not None and built[-1][0][9] > self.horizon:
+        group = self._victims(clock, spec)
+        if group is None:
             return []
-        labels = []
+        users = [self._tables.users[i] for i in group]
+        card = self._rng.choice(users[0].cards)
+        when = self.now if at is None else at
+        built: list[tuple[Row, Label | None]]
+        if fraud:
+            built = list(scenarios.build(name, self._rng, users, card, when))
+        else:
+            built = [
+                (row, None) for row in scenarios.build_lookalike(name, self._rng, users, card, when)
+            ]
+        end = max(row[9] for row, _ in built)
+        if self.horizon is not None and end > self.horizon:
+            return []
+        if spec.away:
+            self._away[group[0]] = end
         for row, label in built:
             self._seq += 1
             heapq.heappush(self._pending, (row[9], self._seq, row, label))
-            labels.append(label)
-        return labels
+        return built
+
+    def _victims(self, clock: _BankClock, spec: scenarios.Spec) -> list[int] | None:
+        """Global indexes of the users a scenario runs on, the victim first."""
+        rng, users, pool = self._rng, self._tables.users, clock.victims
+        # Room after the victim for consecutive users (numbers do not wrap).
+        span = len(pool) - 3 * spec.users if spec.consecutive else 0
+        for _ in range(VICTIM_TRIES):
+            pos = rng.randrange(span if span > 0 else len(pool))
+            victim = users[int(pool[pos])]
+            if len(victim.cards) >= spec.min_cards and (victim.shared or not spec.shared):
+                break
+        else:
+            return None
+        group = [int(pool[pos])]
+        if spec.consecutive:
+            # The next users of the bank whose main card is on the same network:
+            # consecutive account numbers under one issuer prefix.
+            system = victim.cards[0].payment_system
+            for step in range(pos + 1, len(pool)):
+                if len(group) == spec.users:
+                    break
+                index = int(pool[step])
+                if users[index].cards[0].payment_system == system:
+                    group.append(index)
+        else:
+            group += [int(pool[rng.randrange(len(pool))]) for _ in range(spec.users - 1)]
+        return group
 
     def batch(self, n: int) -> list[tuple[Row, Label | None]]:
         """The next ``n`` transactions in event-time order."""
@@ -271,6 +335,8 @@ class Generator:
             self._travel(
                 i, float(times[i]), int(which[i]), users, countries, mcc, merchants, amount
             )
+        if self._away:
+            self._stay_away(times, which, users, countries, mcc, merchants, amount)
         # After the travellers: some were swapped for a stay-at-home user.
         cards = tb.c_cnt[users]
         card = tb.c_off[users] + np.where(
@@ -325,11 +391,21 @@ class Generator:
                 strict=True,
             )
         )
+        lookalike = np.zeros(CHUNK, dtype=bool)
+        if self.lookalike_names and any(c.bank.lookalike_rate for c in self._clocks):
+            rates = np.array([c.bank.lookalike_rate for c in self._clocks])
+            lookalike = (g.random(CHUNK) < rates[which]) & ~fraud
+            for i in np.flatnonzero(lookalike).tolist():
+                bank_id = self._clocks[int(which[i])].bank.bank_id
+                name = self._rng.choice(self.lookalike_names)
+                self.inject_lookalike(name, bank_id, at=float(times[i]))
         if fraud.any():
             names = self.scenario_names
             for i in np.flatnonzero(fraud).tolist():
                 bank_id = self._clocks[int(which[i])].bank.bank_id
                 self.inject(self._rng.choice(names), bank_id, at=float(times[i]))
+        if fraud.any() or lookalike.any():
+            fraud = fraud | lookalike
             keep = (~fraud).tolist()
             rows = [row for row, k in zip(rows, keep, strict=True) if k]
         out: list[tuple[Row, Label | None]] = [(row, None) for row in rows]
@@ -360,19 +436,7 @@ class Generator:
         user = self._tables.users[index]
         rng = self._rng
         if t < state.available_from or not self._stays(state, user, t):
-            clock = self._clocks[bank]
-            other = int(clock.victims[rng.randrange(len(clock.victims))])
-            users[i] = other
-            countries[i] = self._tables.home[other]
-            offset = self._tables.m_off[other] + rng.randrange(self._tables.m_cnt[other])
-            mcc[i], merchants[i] = self._tables.mcc[offset], self._tables.merchant[offset]
-            amount[i] = round(
-                min(
-                    MAX_LEGIT_AMOUNT,
-                    self._tables.typical[offset] * rng.lognormvariate(0, AMOUNT_SIGMA),
-                ),
-                2,
-            )
+            self._swap(i, bank, users, countries, mcc, merchants, amount)
             return
         countries[i] = state.country
         if state.country != user.home and rng.random() < 0.6:
@@ -388,6 +452,51 @@ class Generator:
                 ),
                 2,
             )
+
+    def _stay_away(
+        self,
+        times: Any,
+        which: Any,
+        users: Any,
+        countries: Any,
+        mcc: Any,
+        merchants: Any,
+        amount: Any,
+    ) -> None:
+        """Give the slots of users away on a look-alike trip to someone else."""
+        now = float(times[0])
+        for index in [i for i, back in self._away.items() if back < now]:
+            del self._away[index]
+        away = np.isin(users, np.fromiter(self._away, dtype=np.int64))
+        for i in np.flatnonzero(away).tolist():
+            if times[i] < self._away.get(int(users[i]), 0.0):
+                self._swap(i, int(which[i]), users, countries, mcc, merchants, amount)
+
+    def _swap(
+        self,
+        i: int,
+        bank: int,
+        users: Any,
+        countries: Any,
+        mcc: Any,
+        merchants: Any,
+        amount: Any,
+    ) -> None:
+        """Slot ``i`` becomes an ordinary purchase of a random stay-at-home user."""
+        rng = self._rng
+        clock = self._clocks[bank]
+        other = int(clock.victims[rng.randrange(len(clock.victims))])
+        users[i] = other
+        countries[i] = self._tables.home[other]
+        offset = self._tables.m_off[other] + rng.randrange(self._tables.m_cnt[other])
+        mcc[i], merchants[i] = self._tables.mcc[offset], self._tables.merchant[offset]
+        amount[i] = round(
+            min(
+                MAX_LEGIT_AMOUNT,
+                self._tables.typical[offset] * rng.lognormvariate(0, AMOUNT_SIGMA),
+            ),
+            2,
+        )
 
     def _stays(self, state: _Traveller, user: User, t: float) -> bool:
         """Maybe set a traveller off on a flight; False while they fly."""
@@ -415,8 +524,8 @@ def scaled_rates(banks: Sequence[Bank], total: float | None) -> dict[str, float]
     return {b.bank_id: b.rate * factor for b in banks}
 
 
-# Longest span of any scenario (impossible travel: up to 15 minutes).
-SCENARIO_SPAN_S = 900.0
+# Longest span of any fraud scenario (slow card testing: up to 52 minutes).
+SCENARIO_SPAN_S = 3200.0
 
 
 def generate(

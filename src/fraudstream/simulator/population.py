@@ -119,6 +119,7 @@ CATEGORIES: Final[dict[str, Category]] = {
         Category("6051", "crypto / quasi-cash", ("CoinVault Exchange", "CryptoGate"), 3.0, True),
         Category("4829", "wire transfer", ("QuickWire Transfers", "GlobalSend"), 3.0, True),
         Category("5967", "direct marketing", ("NightLine Services", "PremiumCall"), 1.0, True),
+        Category("5818", "digital goods", ("PixelPlay Store", "AppNest", "GameKeys"), 0.5),
     )
 }
 EVERYDAY_MCCS: Final = (
@@ -135,6 +136,7 @@ EVERYDAY_MCCS: Final = (
 )
 TRAVEL_MCCS: Final = ("7011", "4511", "5812", "4121")
 UNUSUAL_MCCS: Final = ("5732", "5944")  # account takeover cash-out
+WEB_SHOP_MCC: Final = "5818"  # digital goods: card enumeration, flash sales
 HIGH_RISK_MCCS: Final = tuple(c.mcc for c in CATEGORIES.values() if c.high_risk)
 
 
@@ -164,6 +166,10 @@ class User:
     active_to: int  # local hour, exclusive
     traveller: bool
     online_share: float
+    shared: bool = False
+    """a household shares the account: its cards are used by several people"""
+    big_spender: bool = False
+    """spends 300-900 a purchase and buys electronics and jewelry regularly"""
 
 
 @lru_cache(maxsize=256)
@@ -201,6 +207,8 @@ def make_user(
     home_weights: dict[str, float],
     network_weights: dict[str, float] | None = None,
     traveller_share: float = 0.05,
+    shared_share: float = 0.0,
+    big_spender_share: float = 0.0,
 ) -> User:
     rng = random.Random(f"{seed}:{bank_id}:{user_id}")
     homes = list(home_weights)
@@ -223,19 +231,41 @@ def make_user(
         (mcc, rng.choice(CATEGORIES[mcc].merchants)) for mcc in categories for _ in range(2)
     )
     start = rng.randint(6, 10)
+    typical = round(rng.uniform(12.0, 180.0), 2)
+    active_to = min(24, start + rng.randint(12, 16))
+    traveller = rng.random() < traveller_share
+    online_share = rng.uniform(0.05, 0.4)
+    # Look-alike traits come from a generator of their own, so adding them
+    # leaves every other trait of every user as it was.
+    extra = random.Random(f"{seed}:{bank_id}:{user_id}:look-alike")
+    shared = extra.random() < shared_share
+    big = extra.random() < big_spender_share
+    if shared and len(cards) == 1:
+        network = extra.choices(names, weights=[networks_w[n] for n in names])[0]
+        cards.append(
+            Card(
+                card_number(iins[network], network, user_id, 1, extra), PUBLISHED_SPELLING[network]
+            )
+        )
+    if big:
+        typical = round(extra.uniform(300.0, 900.0), 2)
+        merchants += tuple((mcc, extra.choice(CATEGORIES[mcc].merchants)) for mcc in UNUSUAL_MCCS)
+        categories.extend(UNUSUAL_MCCS)
     return User(
         user_id=user_id,
         bank_id=bank_id,
         home=home,
         currency=COUNTRIES[home].currency,
         cards=tuple(cards),
-        typical_amount=round(rng.uniform(12.0, 180.0), 2),
+        typical_amount=typical,
         categories=tuple(categories),
         merchants=merchants,
         active_from=start,
-        active_to=min(24, start + rng.randint(12, 16)),
-        traveller=rng.random() < traveller_share,
-        online_share=rng.uniform(0.05, 0.4),
+        active_to=active_to,
+        traveller=traveller,
+        online_share=online_share,
+        shared=shared,
+        big_spender=big,
     )
 
 
@@ -250,10 +280,21 @@ def make_population(
     *,
     part: int = 0,
     parts: int = 1,
+    shared_share: float = 0.0,
+    big_spender_share: float = 0.0,
 ) -> list[User]:
     """The users ``first_user..last_user`` (inclusive) whose id % parts == part."""
     return [
-        make_user(seed, bank_id, uid, home_weights, network_weights, traveller_share)
+        make_user(
+            seed,
+            bank_id,
+            uid,
+            home_weights,
+            network_weights,
+            traveller_share,
+            shared_share,
+            big_spender_share,
+        )
         for uid in range(first_user, last_user + 1)
         if uid % parts == part
     ]

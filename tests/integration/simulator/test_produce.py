@@ -68,7 +68,14 @@ def test_produce_command_delivers_each_record_once_with_labels(
         scenarios.setdefault(label["scenario_id"], []).append(label)
     for steps in scenarios.values():
         cards = {by_id[str(s["transaction_id"])].card_number for s in steps}
-        assert len(cards) == 1  # one victim card per scenario
+        users = {by_id[str(s["transaction_id"])].user_id for s in steps}
+        name = str(steps[0]["scenario"])
+        if name == "card_enumeration":  # one card of each of consecutive users
+            assert len(cards) == len(users) == len(steps)
+        elif name == "multi_card_spree":  # every card of one user
+            assert len(users) == 1 and len(cards) >= 2
+        else:
+            assert len(cards) == 1  # one victim card per scenario
         ordered = sorted(steps, key=lambda s: int(str(s["step"])))
         times = [by_id[str(s["transaction_id"])].event_time for s in ordered]
         assert times == sorted(times)

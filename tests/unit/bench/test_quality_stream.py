@@ -8,7 +8,7 @@ import pytest
 from fraudstream.bench.quality import QualityOptions, build_stream
 from fraudstream.records import parse_transaction
 
-OPTIONS = QualityOptions(seed=5, transactions=1500, per_scenario=2, span_seconds=1800)
+OPTIONS = QualityOptions(seed=5, transactions=3000, per_scenario=2, lookalikes=1, span_seconds=5400)
 NOW = 1_800_000_000.0
 
 
@@ -36,7 +36,9 @@ def test_same_seed_same_stream() -> None:
     second = build_stream(OPTIONS, "a", now=NOW)
     assert [r[2] for r in first.records] == [r[2] for r in second.records]
     other = build_stream(
-        QualityOptions(seed=6, transactions=1500, per_scenario=2, span_seconds=1800), "a", now=NOW
+        QualityOptions(seed=6, transactions=3000, per_scenario=2, lookalikes=1, span_seconds=5400),
+        "a",
+        now=NOW,
     )
     assert [r[0] for r in other.records] != [r[0] for r in first.records]
 

@@ -238,3 +238,56 @@ def test_banks_run_separately_with_one_seed_never_share_ids() -> None:
     one = Generator(SMALL[:1], seed=0, start=START.timestamp()).batch(2000)
     two = Generator(SMALL[1:], seed=0, start=START.timestamp()).batch(2000)
     assert {r[0] for r, _ in one}.isdisjoint({r[0] for r, _ in two})
+
+
+def _lookalike_bank(**extra: float) -> Bank:
+    return Bank("L1", 5.0, 1, 200, {"US": 1.0, "CA": 1.0}, travellers=0.0, **extra)
+
+
+def test_lookalikes_start_at_the_bank_rate_unlabelled_and_seeded() -> None:
+    from fraudstream.simulator.scenarios import LOOKALIKES
+
+    bank = _lookalike_bank(shared_accounts=0.3, big_spenders=0.1, lookalike_rate=0.02)
+    gen = Generator([bank], seed=4, fraud_rate=0.0, start=START.timestamp())
+    rows = gen.batch(5000)
+    again = Generator([bank], seed=4, fraud_rate=0.0, start=START.timestamp()).batch(5000)
+    assert [r[0] for r, _ in rows] == [r[0] for r, _ in again]
+    assert all(label is None for _, label in rows)
+    # a flash sale: many different users at one digital-goods shop within minutes
+    shop = Counter((row[7], int(row[9] // 600)) for row, _ in rows if row[10] == "5818")
+    assert shop and max(shop.values()) >= 10
+    assert set(LOOKALIKES) == {"shared_account", "flash_sale", "weekend_trip"}
+
+
+def test_a_user_on_a_trip_pays_nowhere_else_meanwhile() -> None:
+    bank = _lookalike_bank()
+    gen = Generator([bank], seed=9, fraud_rate=0.0, start=START.timestamp(), lookalike_names=())
+    assert gen.inject_lookalike("weekend_trip") > 0
+    trip = sorted(gen._pending)
+    user = trip[0][2][4]
+    home, abroad = trip[0][2][8], trip[1][2][8]
+    end = max(item[0] for item in trip)
+    rows = gen.batch(6000)
+    mine = [row for row, _ in rows if row[4] == user and row[9] <= end]
+    trip_ids = {item[2][0] for item in trip}
+    # between leaving and coming back, only the trip's own purchases
+    left = trip[0][0]
+    assert all(row[0] in trip_ids for row in mine if row[9] > left)
+    assert home != abroad
+
+
+def test_card_enumeration_runs_over_consecutive_account_numbers() -> None:
+    gen = Generator([_lookalike_bank()], seed=3, fraud_rate=0.0, start=START.timestamp())
+    labels = gen.inject("card_enumeration")
+    rows = [item[2] for item in sorted(gen._pending)]
+    users = [row[4] for row in rows]
+    assert len(labels) == len(rows) >= 10
+    assert users == sorted(users) and len(set(users)) == len(users)
+    assert len({row[2] for row in rows}) == 1  # one network, one issuer prefix
+
+
+def test_multi_card_spree_needs_a_user_with_several_cards() -> None:
+    gen = Generator([_lookalike_bank()], seed=5, fraud_rate=0.0, start=START.timestamp())
+    gen.inject("multi_card_spree")
+    cards = {item[2][3] for item in gen._pending}
+    assert len(cards) >= 2 and len({item[2][4] for item in gen._pending}) == 1

@@ -12,7 +12,7 @@ already holds, and a larger history fills as transactions arrive.
 
 Size per card with the bundled catalogue (pickled, measured in
 ``tests/unit/detection/engine/test_profile.py``; see docs/DETECTION.md):
-about 0.26 KB for a card with 3 transactions, 1.3 KB for one at the hourly
+about 0.30 KB for a card with 3 transactions, 1.3 KB for one at the hourly
 velocity limit in 5 countries, plus about 2.3 KB per open alert episode.
 
 Late records (older than the card's latest) are evaluated against the profile
@@ -33,6 +33,8 @@ from fraudstream.detection.engine.tx import Tx
 STATE_VERSION: Final = 1
 RECENT_IDS: Final = 10
 """Transaction ids kept for evidence (the most recent ones)."""
+TINY: Final = 5.0
+"""An amount at most this is a tiny one (card checks) for the habits."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,13 @@ class Sizes:
     """how long a country stays in the card's recent countries"""
     window_s: int = 0
     """the longest look-back of the rule, for the profile's time-to-live"""
+    habits: int = 0
+    """merchants, categories and countries the card used, kept (most recent
+    first out); 0: not kept (only the risk score reads them)"""
 
     def merge(self, other: Sizes) -> Sizes:
         return Sizes(
+            habits=max(self.habits, other.habits),
             times=max(self.times, other.times),
             amounts=max(self.amounts, other.amounts),
             smalls=max(self.smalls, other.smalls),
@@ -69,15 +75,19 @@ class CardProfile:
 
     __slots__ = (
         "amounts",
+        "categories",
         "countries",
         "episodes",
+        "homes",
         "last_country",
         "last_id",
         "last_ms",
+        "merchants",
         "recent",
         "seen",
         "smalls",
         "times",
+        "tinies",
     )
 
     def __init__(self) -> None:
@@ -99,6 +109,14 @@ class CardProfile:
         """trailing run of small amounts: (event ms, transaction id, amount)"""
         self.episodes: dict[str, list[Any]] = {}
         """rule id -> open episode (see engine.Episode)"""
+        self.merchants: dict[str, int] = {}
+        """habits: merchant -> latest event time (at most Sizes.habits)"""
+        self.categories: dict[str, int] = {}
+        """habits: merchant category -> transactions (at most Sizes.habits)"""
+        self.homes: dict[str, int] = {}
+        """habits: country -> transactions (at most Sizes.habits)"""
+        self.tinies: list[int] = []
+        """habits: event times of the latest amounts at most TINY (at most Sizes.habits)"""
 
     # -- reading -------------------------------------------------------------
 
@@ -154,11 +172,33 @@ class CardProfile:
                     del smalls[0]
             elif self.smalls:
                 self.smalls = []
+        if sizes.habits:
+            self._habits(tx, sizes.habits)
         if not late:
             self.last_ms = ms
             self.last_country = tx.country
             self.last_id = tx.transaction_id
         return late
+
+    def _habits(self, tx: Tx, keep: int) -> None:
+        ms = tx.event_ms
+        merchants = self.merchants
+        merchants.pop(tx.merchant, None)
+        merchants[tx.merchant] = ms  # insertion order: least recent first
+        if len(merchants) > keep:
+            del merchants[next(iter(merchants))]
+        for counts, key in (
+            (self.categories, tx.merchant_category or ""),
+            (self.homes, tx.country),
+        ):
+            counts[key] = counts.get(key, 0) + 1
+            if len(counts) > keep:
+                rarest = min(counts, key=counts.__getitem__)
+                del counts[rarest if rarest != key else next(k for k in counts if k != key)]
+        if tx.amount <= TINY:
+            self.tinies.append(ms)
+            if len(self.tinies) > keep:
+                del self.tinies[0]
 
     # -- state ---------------------------------------------------------------
 
@@ -175,6 +215,10 @@ class CardProfile:
             self.countries,
             self.smalls,
             self.episodes,
+            self.merchants,
+            self.categories,
+            self.homes,
+            self.tinies,
         )
 
     @classmethod
@@ -194,7 +238,9 @@ class CardProfile:
             profile.countries,
             profile.smalls,
             profile.episodes,
-        ) = state
+        ) = state[:11]
+        if len(state) > 11:  # habits (absent from a state written before them)
+            profile.merchants, profile.categories, profile.homes, profile.tinies = state[11:15]
         return profile
 
 

@@ -25,6 +25,7 @@ BUNDLED_CARD_RULES = (
     "card-testing",
     "country-hopping",
     "card-number-check",
+    "risk-score",
 )
 
 
@@ -46,7 +47,13 @@ def test_bundled_catalogue_compiles() -> None:
     assert not engine.has_user_rules
     # The profile keeps the longest history any enabled rule reads.
     assert engine.sizes == Sizes(
-        times=120, amounts=20, smalls=6, small_max=5.0, country_window_s=3600, window_s=3600
+        times=120,
+        amounts=20,
+        smalls=6,
+        small_max=5.0,
+        country_window_s=3600,
+        window_s=3600,
+        habits=16,
     )
     cooldowns = {r.id: r.cooldown_ms for r in engine.card_rules if r.episodic}
     assert cooldowns == {
@@ -56,6 +63,7 @@ def test_bundled_catalogue_compiles() -> None:
         "impossible-travel": 600_000,
         "card-testing": 600_000,
         "country-hopping": 3_600_000,
+        "risk-score": 900_000,
     }
 
 
@@ -193,7 +201,7 @@ def test_long_episode_evidence_is_capped() -> None:
 
 
 def test_alert_fields() -> None:
-    engine = Engine(load_catalogue())
+    engine = bundled_without("risk-score")
     tx = Stream().tx(3, 9000.0, merchant="Big Store", currency="EUR", country="FR", user=7)
     (alert,) = engine.card(CardProfile(), tx, ms(4), None)
     assert alert == Alert(

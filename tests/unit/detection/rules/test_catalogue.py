@@ -147,6 +147,7 @@ def test_bundled_rule_ids_are_stable() -> None:
         "country-hopping",
         "blocklist",
         "card-number-check",
+        "risk-score",
         "seed-high-amount",
         "seed-user-velocity",
         "seed-user-countries",

@@ -40,6 +40,7 @@ def test_registry_names_every_type() -> None:
         "blocklist",
         "card_number_check",
         "tumbling_window",
+        "risk_score",
     }
     assert {name for name, t in REGISTRY.items() if t.scope == "user"} == {"tumbling_window"}
     assert {name for name, t in REGISTRY.items() if t.scope == "blocklist"} == {"blocklist"}

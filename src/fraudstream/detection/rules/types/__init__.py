@@ -14,6 +14,7 @@ from fraudstream.detection.rules.types import (
     country_hopping,
     high_amount,
     impossible_travel,
+    risk_score,
     tumbling_window,
 )
 from fraudstream.detection.rules.types.base import Params, RuleType
@@ -30,6 +31,7 @@ REGISTRY: dict[str, RuleType[Any]] = {
         blocklist,
         card_number_check,
         tumbling_window,
+        risk_score,
     )
 }
 

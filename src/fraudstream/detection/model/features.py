@@ -1,0 +1,158 @@
+"""Features of one transaction against its card's profile, in pure Python.
+
+The profile is read *before* the transaction is added to it, as every rule
+reads it. Each feature is a plain float; ``NAMES`` gives their order (the
+order of the model's inputs) and ``describe`` how a reason reads one.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Mapping
+from typing import Final
+
+from fraudstream import geo
+from fraudstream.detection.engine.profile import TINY, CardProfile, Sizes
+from fraudstream.detection.engine.tx import Tx
+
+NAMES: Final = (
+    "log_amount",
+    "amount_vs_mean",
+    "amount_vs_max",
+    "amount_z",
+    "history",
+    "new_merchant",
+    "new_category",
+    "new_country",
+    "category_risk",
+    "online",
+    "log_gap_s",
+    "tx_1m",
+    "tx_10m",
+    "tx_1h",
+    "tiny_1h",
+    "tiny",
+    "log_km_from_home",
+    "log_kmh_from_last",
+    "merchants_10m",
+)
+HISTORY: Final = 20
+"""Amounts the features look back over (the profile keeps at least these)."""
+UNKNOWN: Final = 0.5
+"""A card's first transaction: neither new nor known."""
+NO_GAP_S: Final = 7 * 24 * 3600.0
+"""Gap used for a card's first transaction."""
+
+SIZES: Final = Sizes(times=120, amounts=HISTORY, habits=16, window_s=3600)
+"""What the features need from the card profile."""
+
+
+def features(profile: CardProfile, tx: Tx, category_risk: Mapping[str, float]) -> list[float]:
+    """The feature vector of ``tx`` (see ``NAMES``)."""
+    amount = tx.amount
+    ms = tx.event_ms
+    amounts = profile.amounts[-HISTORY:]
+    n = len(amounts)
+    if n:
+        mean = sum(amounts) / n
+        vs_mean = math.log((amount + 1.0) / (mean + 1.0))
+        vs_max = math.log((amount + 1.0) / (max(amounts) + 1.0))
+        sd = math.sqrt(max(0.0, sum(a * a for a in amounts) / n - mean * mean))
+        z = max(-5.0, min(20.0, (amount - mean) / (sd + 0.25 * mean + 1.0)))
+    else:
+        vs_mean = vs_max = z = 0.0
+    mcc = tx.merchant_category or ""
+    if profile.seen:
+        new_merchant = float(tx.merchant not in profile.merchants)
+        new_category = float(mcc not in profile.categories)
+        new_country = float(tx.country not in profile.homes)
+    else:  # a card's first transaction: nothing is known, nothing is new
+        new_merchant = new_category = new_country = UNKNOWN
+    gap_s = (ms - profile.last_ms) / 1000.0 if profile.last_ms else NO_GAP_S
+    times = profile.times
+    end = bisect_right(times, ms)
+    tx_1m = end - bisect_right(times, ms - 60_000)
+    tx_10m = end - bisect_right(times, ms - 600_000)
+    tx_1h = end - bisect_right(times, ms - 3_600_000)
+    hour_ago = ms - 3_600_000
+    tiny_1h = sum(1 for t in profile.tinies if hour_ago < t <= ms)
+    km_home = 0.0
+    if profile.homes:
+        home = max(profile.homes, key=profile.homes.__getitem__)
+        if home != tx.country:
+            km_home = geo.distance_km(home, tx.country) or 0.0
+    kmh = 0.0
+    if profile.last_country and profile.last_country != tx.country:
+        km = geo.distance_km(profile.last_country, tx.country) or 0.0
+        kmh = km / max(abs(gap_s) / 3600.0, 1.0 / 60.0)
+    ten_ago = ms - 600_000
+    merchants_10m = sum(1 for t in profile.merchants.values() if t > ten_ago)
+    return [
+        math.log1p(amount),
+        vs_mean,
+        vs_max,
+        z,
+        float(min(n, HISTORY)),
+        new_merchant,
+        new_category,
+        new_country,
+        category_risk.get(mcc, 0.0),
+        float(tx.channel == "online"),
+        math.log1p(max(0.0, gap_s)),
+        float(tx_1m),
+        float(tx_10m),
+        float(tx_1h),
+        float(tiny_1h),
+        float(amount <= TINY),
+        math.log1p(km_home),
+        math.log1p(kmh),
+        float(merchants_10m),
+    ]
+
+
+def describe(name: str, value: float) -> str:
+    """How a reason names one feature and its value."""
+    if name == "log_amount":
+        return f"amount {math.expm1(value):.2f}"
+    if name == "amount_vs_mean":
+        return f"amount {math.exp(value):.1f}x the card's mean"
+    if name == "amount_vs_max":
+        return f"amount {math.exp(value):.1f}x the card's largest"
+    if name == "amount_z":
+        return f"amount {value:.1f} spreads above the card's mean"
+    if name == "history":
+        return f"{value:.0f} earlier amounts on the card"
+    if name in ("new_merchant", "new_category", "new_country"):
+        what = name.removeprefix("new_")
+        state = "new" if value == 1 else "known" if value == 0 else "unknown (first use)"
+        return f"{what} {state} for the card"
+    if name == "category_risk":
+        return f"category risk {value:+.1f}"
+    if name == "online":
+        return "online" if value else "in person"
+    if name == "log_gap_s":
+        return f"{_span(math.expm1(value))} since the card's last transaction"
+    if name.startswith("tx_"):
+        return f"{value:.0f} transactions in the last {name[3:]}"
+    if name == "tiny_1h":
+        return f"{value:.0f} tiny amounts in the last hour"
+    if name == "tiny":
+        return "tiny amount" if value else "not a tiny amount"
+    if name == "log_km_from_home":
+        return f"{math.expm1(value):.0f} km from the card's usual country"
+    if name == "log_kmh_from_last":
+        return f"{math.expm1(value):.0f} km/h from the last country"
+    if name == "merchants_10m":
+        return f"{value:.0f} merchants in the last 10 min"
+    return f"{name} {value:g}"
+
+
+def _span(seconds: float) -> str:
+    if seconds >= NO_GAP_S - 1:
+        return "no earlier transaction"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

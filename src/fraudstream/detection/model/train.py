@@ -1,0 +1,249 @@
+"""Training and evaluating the risk model on labelled simulator traffic.
+
+The data is the stream ``fraudstream bench quality`` sends (``bench.quality.
+build_rows``: both default banks, every attack scenario evenly spread after a
+warm-up, honest look-alikes), replayed in event order through card profiles
+exactly as the engine keeps them; each transaction's features are taken
+before it is added to its card's profile. Training needs scikit-learn; the
+model it writes is plain JSON that the engine scores without it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from fraudstream.detection.engine.profile import CardProfile
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.model.features import NAMES, SIZES, features
+from fraudstream.detection.model.scorer import FORMAT, Model, Tree, parse_model
+from fraudstream.records import FraudLabel, card_token, mask_card
+
+TOKEN_KEY: Final = "model-training"  # noqa: S105 (groups cards; protects nothing)
+"""Card token key of the training replay (any key groups cards the same)."""
+NOW: Final = 1_790_000_000.0
+"""Fixed end of every generated stream, so a seed gives the same data."""
+RISK_PRIOR_WEIGHT: Final = 200.0
+CATEGORY: Final = NAMES.index("category_risk")
+
+
+@dataclass
+class Data:
+    """One replayed labelled stream: features, labels and what they came from."""
+
+    x: list[list[float]] = field(default_factory=list)
+    y: list[int] = field(default_factory=list)
+    mcc: list[str] = field(default_factory=list)
+    txs: list[Tx] = field(default_factory=list)
+    labels: list[FraudLabel] = field(default_factory=list)
+    attacks: dict[str, int] = field(default_factory=dict)
+
+
+def stream(
+    seed: int, transactions: int = 90_000, per_scenario: int = 20, lookalikes: int = 20
+) -> tuple[list[Tx], list[FraudLabel], dict[str, int]]:
+    """The quality bench's labelled stream for ``seed`` as engine transactions."""
+    from fraudstream.bench.quality import QualityOptions, build_rows
+
+    options = QualityOptions(
+        seed=seed, transactions=transactions, per_scenario=per_scenario, lookalikes=lookalikes
+    )
+    rows, injected, _, _ = build_rows(options, now=NOW)
+    txs: list[Tx] = []
+    labels: list[FraudLabel] = []
+    tokens: dict[str, tuple[str, str]] = {}
+    for row, label in rows:
+        number = row[3]
+        if number not in tokens:
+            tokens[number] = (mask_card(number), card_token(number, TOKEN_KEY))
+        masked, token = tokens[number]
+        ms = int(row[9] * 1000)
+        txs.append(
+            Tx(
+                row[0],
+                row[1],
+                row[2].upper(),
+                masked,
+                token,
+                row[4],
+                round(row[5], 2),
+                row[6],
+                json.loads(row[7]),
+                row[8],
+                ms,
+                row[10],
+                row[11],
+                ms,
+            )
+        )
+        if label is not None:
+            labels.append(
+                FraudLabel(
+                    label.transaction_id,
+                    label.scenario_id,
+                    label.scenario,
+                    label.step,
+                    label.is_trigger,
+                )
+            )
+    return txs, labels, injected
+
+
+def replay(txs: Iterable[Tx], labels: Sequence[FraudLabel], risk: dict[str, float]) -> Data:
+    """Features of every transaction against its card's profile, in order."""
+    fraud = {label.transaction_id for label in labels}
+    data = Data(labels=list(labels))
+    cards: dict[str, CardProfile] = {}
+    for tx in txs:
+        profile = cards.get(tx.card_token)
+        if profile is None:
+            profile = cards[tx.card_token] = CardProfile()
+        data.x.append(features(profile, tx, risk))
+        data.y.append(int(tx.transaction_id in fraud))
+        data.mcc.append(tx.merchant_category or "")
+        data.txs.append(tx)
+        profile.update(tx, SIZES)
+    return data
+
+
+def category_risk(datasets: Sequence[Data]) -> dict[str, float]:
+    """Log-odds of fraud per category against the overall rate, shrunk
+    towards 0 for rarely seen categories."""
+    seen: Counter[str] = Counter()
+    bad: Counter[str] = Counter()
+    for data in datasets:
+        for mcc, y in zip(data.mcc, data.y, strict=True):
+            seen[mcc] += 1
+            bad[mcc] += y
+    total = sum(seen.values())
+    prior = (sum(bad.values()) + 1) / (total + 2)
+    out = {}
+    for mcc, n in sorted(seen.items()):
+        rate = (bad[mcc] + RISK_PRIOR_WEIGHT * prior) / (n + RISK_PRIOR_WEIGHT)
+        out[mcc] = round(math.log(rate / (1 - rate)) - math.log(prior / (1 - prior)), 4)
+    return out
+
+
+def attack_weights(data: Data) -> list[float]:
+    """Sample weights: 1 for honest transactions; each attack weighs the same
+    in all (a one-transaction spike as much as a 16-card enumeration), with
+    the fraud transactions' total weight unchanged."""
+    size: Counter[str] = Counter(label.scenario_id for label in data.labels)
+    attack = {label.transaction_id: label.scenario_id for label in data.labels}
+    per_attack = len(data.labels) / max(1, len(size))
+    return [
+        per_attack / size[attack[tx.transaction_id]] if y else 1.0
+        for tx, y in zip(data.txs, data.y, strict=True)
+    ]
+
+
+def _with_risk(data: Data, risk: dict[str, float]) -> list[list[float]]:
+    for row, mcc in zip(data.x, data.mcc, strict=True):
+        row[CATEGORY] = risk.get(mcc, 0.0)
+    return data.x
+
+
+def fit(
+    seeds: Sequence[int],
+    *,
+    transactions: int = 90_000,
+    per_scenario: int = 40,
+    trees: int = 80,
+    depth: int = 3,
+    learning_rate: float = 0.15,
+) -> tuple[Model, dict[str, Any]]:
+    """Train on the streams of ``seeds``; the model and a summary of the data."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    started = time.monotonic()
+    datasets = []
+    for seed in seeds:
+        txs, labels, _ = stream(seed, transactions, per_scenario)
+        datasets.append(replay(txs, labels, {}))
+    risk = category_risk(datasets)
+    x: list[list[float]] = []
+    y: list[int] = []
+    weights: list[float] = []
+    for data in datasets:
+        x += _with_risk(data, risk)
+        y += data.y
+        weights += attack_weights(data)
+    clf = GradientBoostingClassifier(
+        n_estimators=trees,
+        max_depth=depth,
+        learning_rate=learning_rate,
+        subsample=0.8,
+        random_state=0,
+    )
+    clf.fit(x, y, sample_weight=weights)
+    exported = []
+    roots = 0.0
+    for est in clf.estimators_[:, 0]:
+        tree = est.tree_
+        value = [float(v) * learning_rate for v in tree.value[:, 0, 0]]
+        weight = [float(w) for w in tree.weighted_n_node_samples]
+        left, right = list(map(int, tree.children_left)), list(map(int, tree.children_right))
+        # Internal nodes: the weighted mean of their leaves, so a path's
+        # changes add up exactly to leaf minus root (the explanation).
+        for node in reversed(range(tree.node_count)):
+            if left[node] >= 0:
+                wl, wr = weight[left[node]], weight[right[node]]
+                value[node] = (value[left[node]] * wl + value[right[node]] * wr) / (wl + wr)
+        roots += value[0]
+        exported.append(
+            Tree(
+                tuple(int(f) if left[i] >= 0 else -1 for i, f in enumerate(tree.feature)),
+                tuple(
+                    round(float(t), 6) if left[i] >= 0 else 0.0
+                    for i, t in enumerate(tree.threshold)
+                ),
+                tuple(left),
+                tuple(right),
+                tuple(value),
+            )
+        )
+    # Starting log-odds: what the ensemble adds to its trees' leaves.
+    probe = x[:1]
+    leaves = sum(_leaf(t, probe[0]) for t in exported)
+    base = float(clf.decision_function(probe)[0]) - leaves
+    summary = {
+        "seeds": list(seeds),
+        "transactions": len(y),
+        "fraud_transactions": int(sum(y)),
+        "attacks_per_scenario": per_scenario,
+        "trees": trees,
+        "depth": depth,
+        "learning_rate": learning_rate,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    model = Model(tuple(NAMES), risk, base, tuple(exported), info=summary)
+    # The exported ensemble must score exactly as the trained one.
+    check = clf.predict_proba(x[:2000])[:, 1]
+    worst = max(abs(model.probability(r) - p) for r, p in zip(x[:2000], check, strict=True))
+    if worst > 1e-4:
+        raise RuntimeError(f"exported model differs from the trained one by {worst}")
+    return model, summary
+
+
+def _leaf(tree: Tree, x: Sequence[float]) -> float:
+    node = 0
+    while tree.feature[node] >= 0:
+        node = (
+            tree.left[node] if x[tree.feature[node]] <= tree.threshold[node] else tree.right[node]
+        )
+    return tree.value[node]
+
+
+def save(model: Model, path: Path) -> None:
+    data = model.to_dict()
+    data["format"] = FORMAT
+    for tree in data["trees"]:
+        tree[4] = [round(v, 6) for v in tree[4]]
+    path.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    parse_model(json.loads(path.read_text()), str(path))  # it loads back

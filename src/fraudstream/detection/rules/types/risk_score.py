@@ -1,0 +1,62 @@
+"""risk_score: the model's fraud probability for the transaction above a threshold.
+
+Features of the transaction against its card's profile (amount against the
+card's history, new merchant / category / country for the card, time since
+its last transaction, velocity over 1 min / 10 min / 1 h, tiny amounts in
+the last hour, distance from the card's usual country, speed from the last
+country, category risk; ``fraudstream.detection.model.features``) go through
+a small tree ensemble (``model``: a JSON file, default the bundled one, see
+docs/MODEL.md). Fires when the probability is at least ``threshold``; the
+reason names the ``top`` features that raised it most, with their values.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from fraudstream.detection.engine.profile import CardProfile
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.model.features import SIZES, describe, features
+from fraudstream.detection.model.scorer import ModelError, load_model
+from fraudstream.detection.rules.types.base import Finding, Params, RuleType
+
+
+class RiskScoreParams(Params):
+    threshold: float = Field(default=0.5, gt=0, lt=1, allow_inf_nan=False)
+    model: str | None = None
+    """path of a model file; None: the bundled one"""
+    top: int = Field(default=3, ge=1, le=10)
+
+    def model_post_init(self, context: object, /) -> None:
+        try:
+            load_model(self.model)
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def evaluate(params: RiskScoreParams, profile: CardProfile, tx: Tx) -> Finding | None:
+    model = load_model(params.model)
+    x = features(profile, tx, model.category_risk)
+    p = model.probability(x)
+    if p < params.threshold:
+        return None
+    names = model.features
+    top = [(f, c) for f, c in model.explain(x) if c > 0][: params.top]
+    index = {name: i for i, name in enumerate(names)}
+    parts = ", ".join(f"{describe(f, x[index[f]])} (+{c:.2f})" for f, c in top)
+    return Finding(
+        p,
+        f"risk score {p:.2f} on card {tx.card_masked} (threshold {params.threshold:g}): "
+        f"{parts or 'no single feature stands out'}",
+        (tx.transaction_id,),
+    )
+
+
+RULE_TYPE = RuleType(
+    name="risk_score",
+    params=RiskScoreParams,
+    evaluate=evaluate,
+    sizes=lambda _p: SIZES,
+    cooldown=lambda _p: 900,
+    summary="a model's fraud probability from the card's profile, with the features behind it",
+)
