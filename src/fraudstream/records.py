@@ -18,6 +18,8 @@ from typing import Any, Final
 
 import orjson
 
+from fraudstream import codes
+
 CONTRACT_FIELDS: Final = (
     "transaction_id",
     "bank_id",
@@ -43,7 +45,15 @@ PUBLISHED_SPELLING: Final = {"VISA": "VISA", "MASTERCARD": "MasterCard", "AMEX":
 FLAG_LUHN: Final = "luhn"
 FLAG_NETWORK: Final = "network_mismatch"
 FLAG_UNKNOWN_SYSTEM: Final = "unknown_payment_system"
-QUALITY_FLAGS: Final = (FLAG_LUHN, FLAG_NETWORK, FLAG_UNKNOWN_SYSTEM)
+FLAG_UNKNOWN_CURRENCY: Final = "unknown_currency"
+FLAG_UNKNOWN_COUNTRY: Final = "unknown_country"
+QUALITY_FLAGS: Final = (
+    FLAG_LUHN,
+    FLAG_NETWORK,
+    FLAG_UNKNOWN_SYSTEM,
+    FLAG_UNKNOWN_CURRENCY,
+    FLAG_UNKNOWN_COUNTRY,
+)
 MAX_RECORD_BYTES: Final = 8192
 MAX_AMOUNT: Final = 1_000_000.0
 MAX_FUTURE: Final = timedelta(minutes=5)
@@ -215,15 +225,17 @@ def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -
         raise InvalidRecord("bad_amount", f"amount must be positive, got {amount}")
     if amount > MAX_AMOUNT:
         raise InvalidRecord("bad_amount", f"amount {amount} above {MAX_AMOUNT}")
-    currency = _require(data, "currency", str)
+    # Letter case is normalised; a well-formed code that ISO 4217 does not
+    # know is flagged (quality_flags), only a malformed one is rejected.
+    currency = _require(data, "currency", str).strip().upper()
     if not _CODE3_RE.match(currency):
-        raise InvalidRecord("bad_currency", f"not an ISO 4217 code: {currency!r}")
+        raise InvalidRecord("bad_currency", "currency must be 3 letters (ISO 4217)")
     merchant = _require(data, "merchant", str)
     if not merchant.strip() or len(merchant) > 200:
         raise InvalidRecord("bad_merchant", "merchant must be 1-200 characters")
-    country = _require(data, "country", str)
+    country = _require(data, "country", str).strip().upper()
     if not _CODE2_RE.match(country):
-        raise InvalidRecord("bad_country", f"not an ISO 3166 alpha-2 code: {country!r}")
+        raise InvalidRecord("bad_country", "country must be 2 letters (ISO 3166-1 alpha-2)")
     stamp = _require(data, "timestamp", str)
     when = parse_timestamp(stamp)
     if when > (now or datetime.now(UTC)) + MAX_FUTURE:
@@ -250,8 +262,8 @@ def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -
 
 def quality_flags(tx: Transaction) -> tuple[str, ...]:
     """What is suspicious about a valid record: an unknown payment system, a
-    card number that fails the Luhn check digit, or one whose prefix belongs
-    to another network."""
+    card number that fails the Luhn check digit, one whose prefix belongs to
+    another network, or a currency or country code the ISO lists do not know."""
     flags = []
     if tx.payment_system not in PAYMENT_SYSTEMS:
         flags.append(FLAG_UNKNOWN_SYSTEM)
@@ -259,6 +271,10 @@ def quality_flags(tx: Transaction) -> tuple[str, ...]:
         flags.append(FLAG_LUHN)
     if tx.payment_system in PAYMENT_SYSTEMS and network_of(tx.card_number) != tx.payment_system:
         flags.append(FLAG_NETWORK)
+    if tx.currency not in codes.CURRENCIES:
+        flags.append(FLAG_UNKNOWN_CURRENCY)
+    if tx.country not in codes.COUNTRIES:
+        flags.append(FLAG_UNKNOWN_COUNTRY)
     return tuple(flags)
 
 

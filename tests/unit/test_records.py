@@ -44,7 +44,8 @@ def test_contract_record_round_trips() -> None:
         ({"card_number": "41111111abc11111"}, "bad_card_number"),
         ({"card_number": "41111"}, "bad_card_number"),
         ({"country": "USA"}, "bad_country"),
-        ({"currency": "usd"}, "bad_currency"),
+        ({"currency": "US$"}, "bad_currency"),
+        ({"country": "4"}, "bad_country"),
         ({"timestamp": "yesterday"}, "bad_timestamp"),
         ({"timestamp": "2026-12-16T10:30:45+00:00"}, "future_timestamp"),
         ({"transaction_id": "42"}, "bad_transaction_id"),
@@ -92,6 +93,9 @@ def test_undecodable_payloads(raw: bytes, reason: str) -> None:
             ("luhn", "network_mismatch"),
         ),
         ({"payment_system": "DINERS"}, ("unknown_payment_system",)),
+        ({"currency": "XYZ"}, ("unknown_currency",)),
+        ({"country": "ZZ"}, ("unknown_country",)),
+        ({"country": "XK", "currency": "XXY"}, ("unknown_currency", "unknown_country")),
     ],
 )
 def test_suspicious_records_are_flagged_not_rejected(
@@ -126,6 +130,14 @@ def test_the_published_format_and_the_original_producer_are_accepted() -> None:
     )
     assert set(records.quality_flags(original)) <= {"luhn", "network_mismatch"}
     assert "network_mismatch" in records.quality_flags(original)
+
+
+def test_codes_are_normalised_to_upper_case() -> None:
+    tx = records.parse_transaction(
+        json.dumps({**GOOD, "currency": " eur", "country": "de"}).encode(), now=NOW
+    )
+    assert (tx.currency, tx.country) == ("EUR", "DE")
+    assert records.quality_flags(tx) == ()
 
 
 def test_networks_and_luhn() -> None:
