@@ -162,6 +162,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  out {sink:<16} {count}")
     print(f"alerts      {info.alerts_raised} raised, {info.alert_updates} episode updates")
     print(f"out of order {info.out_of_order} (evaluated against the profile as it stood)")
+    print(f"unjudged    {info.unjudged} (a rule could not judge: country without coordinates)")
     return 0
 
 

@@ -136,16 +136,18 @@ class _Rules(KeyedProcessFunction):  # type: ignore[misc]
         self._out_of_order = group.counter("outOfOrder")
         self._alerts = group.counter("alertsRaised")
         self._updates = group.counter("alertUpdates")
-        self._seen = (0, 0, 0)
+        self._unjudged = group.counter("unjudged")
+        self._seen = (0, 0, 0, 0)
 
     def _metrics(self) -> None:
         counters = self.engine.counters
-        now = (counters.out_of_order, counters.alerts, counters.updates)
+        now = (counters.out_of_order, counters.alerts, counters.updates, counters.unjudged)
         before = self._seen
         if now != before:
             self._out_of_order.inc(now[0] - before[0])
             self._alerts.inc(now[1] - before[1])
             self._updates.inc(now[2] - before[2])
+            self._unjudged.inc(now[3] - before[3])
             self._seen = now
 
 
