@@ -76,10 +76,12 @@ def _active(settings: Settings) -> Any:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from fraudstream.cli import check_card_token_key
     from fraudstream.detection import job
     from fraudstream.detection.rules.catalogue import CatalogueError
 
     settings = load_settings()
+    check_card_token_key(settings)
     running = _active(settings)
     if running is not None:
         if args.if_not_running:
