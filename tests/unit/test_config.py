@@ -130,3 +130,21 @@ def test_commands_that_start_the_stack_refuse_the_development_key(
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "refusing the public development card token key" in err[0]
+
+
+def test_card_token_command_reads_numbers_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from fraudstream import cli
+    from fraudstream.records import card_token
+
+    monkeypatch.setenv("FRAUDSTREAM_CARD_TOKEN_KEY", "rotated")
+    monkeypatch.setattr("sys.stdin", io.StringIO("4111 1111 1111 1111\n\n"))
+    assert cli.main(["card-token"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"411111******1111\t{card_token('4111111111111111', 'rotated')}\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO("4111-abc\n"))
+    assert cli.main(["card-token"]) == 2
+    assert "line 1: not a card number" in capsys.readouterr().err
