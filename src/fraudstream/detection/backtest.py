@@ -500,6 +500,8 @@ class BacktestResult:
     blocklist: str
     elapsed_s: float
     quality: Quality | None
+    unjudged: int = 0
+    """transactions a rule could not judge (impossible_travel: a country without coordinates)"""
 
     @property
     def invalid_total(self) -> int:
@@ -651,6 +653,7 @@ def run_backtest(
         blocklist=blocklist_status,
         elapsed_s=elapsed,
         quality=quality,
+        unjudged=engine.counters.unjudged,
     )
     if options.report is not None:
         options.report.parent.mkdir(parents=True, exist_ok=True)
