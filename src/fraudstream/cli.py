@@ -12,8 +12,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from fraudstream import __version__
+
+if TYPE_CHECKING:
+    from fraudstream.config import Settings
 
 # Modules that define `register(subparsers)`; order is the order in --help.
 COMMAND_MODULES = (
@@ -29,6 +33,15 @@ COMMAND_MODULES = (
 
 class UserError(Exception):
     """An error the user can fix; printed without a traceback, exit code 2."""
+
+
+def check_card_token_key(settings: Settings) -> None:
+    """What every command that starts the stack or the job checks first: the
+    public development key of card tokens is refused outside local development
+    (``SettingsError``, one line) and warned about inside it."""
+    warning = settings.card_token_warning()
+    if warning is not None:
+        print(f"fraudstream: {warning}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,12 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # librdkafka and urllib3 are chatty at INFO.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    from fraudstream.config import SettingsError
     from fraudstream.platform.jvm import PrerequisiteError
     from fraudstream.platform.procs import ReadinessError
 
     try:
         result: int = args.func(args)
-    except (UserError, PrerequisiteError, ReadinessError) as exc:
+    except (UserError, PrerequisiteError, ReadinessError, SettingsError) as exc:
         print(f"fraudstream: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,15 +10,23 @@ project at an existing cluster instead of starting a local one.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "FRAUDSTREAM_"
+DEV_CARD_TOKEN_KEY: Final = "fraudstream-dev-token-key"  # noqa: S105 (public by design)
+"""The public development key of card tokens: refused outside local development."""
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used as they are; the message says which and why."""
 
 
 def _default_home() -> Path:
@@ -45,6 +53,12 @@ class Settings(BaseSettings):
         description="Where fetched jars live; default <home>/jvm. Shared between stacks.",
     )
     host: str = Field(default="127.0.0.1", description="Address local services bind to.")
+    env: str = Field(
+        default="development",
+        pattern="^(development|production)$",
+        description="development or production; production (like any non-loopback address) "
+        "refuses the development card token key.",
+    )
 
     # -- Kafka ----------------------------------------------------------------
     kafka_bootstrap: str | None = Field(
@@ -147,8 +161,20 @@ class Settings(BaseSettings):
         description="Consumer group of the dashboard; default fraudstream-dashboard-<host>-<pid>.",
     )
     card_token_key: SecretStr = Field(
-        default=SecretStr("fraudstream-dev-token-key"),
-        description="Key of the keyed hash that tokenises card numbers. Change it in production.",
+        default=SecretStr(DEV_CARD_TOKEN_KEY),
+        description="Key of the HMAC-SHA256 that tokenises card numbers; the default is a "
+        "public development key, refused outside local development.",
+    )
+    card_token_key_file: Path | None = Field(
+        default=None,
+        description="File whose first line is the card token key; wins over card_token_key.",
+    )
+    max_amount: float = Field(
+        default=1_000_000.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Largest amount a transaction may carry; a larger one goes to the DLQ "
+        "(amount_above_maximum).",
     )
 
     @field_validator("kafka_broker_ports", "kafka_extra_controller_ports", mode="before")
@@ -257,6 +283,55 @@ class Settings(BaseSettings):
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
 
+    @property
+    def local_development(self) -> bool:
+        """Not production, and every address (ours and any existing cluster's) is loopback."""
+        if self.env == "production":
+            return False
+        hosts = [self.host]
+        if self.kafka_bootstrap is not None:
+            hosts += [a.rsplit(":", 1)[0] for a in self.kafka_bootstrap.split(",") if a.strip()]
+        if self.flink_rest_url is not None:
+            hosts.append(urlsplit(self.flink_rest_url).hostname or "")
+        if self.postgres_dsn is not None:
+            hosts.append(urlsplit(self.postgres_dsn.get_secret_value()).hostname or "")
+        return all(_loopback(h) for h in hosts)
+
+    def card_token_secret(self) -> str:
+        """The card token key (from ``card_token_key_file`` when set).
+
+        Raises ``SettingsError`` for an empty or unreadable key, and for the
+        public development key outside local development."""
+        if self.card_token_key_file is not None:
+            try:
+                lines = self.card_token_key_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise SettingsError(
+                    f"card token key file {self.card_token_key_file}: {exc.strerror}"
+                ) from None
+            key = lines[0].strip() if lines else ""
+        else:
+            key = self.card_token_key.get_secret_value()
+        if not key:
+            raise SettingsError("the card token key is empty (card_token_key / _file)")
+        if key == DEV_CARD_TOKEN_KEY and not self.local_development:
+            raise SettingsError(
+                "refusing the public development card token key outside local development "
+                f"(env={self.env}, host={self.host}): set FRAUDSTREAM_CARD_TOKEN_KEY_FILE "
+                "or FRAUDSTREAM_CARD_TOKEN_KEY (see docs/CONTRACT.md)"
+            )
+        return key
+
+    def card_token_warning(self) -> str | None:
+        """A one-line warning while the development key is in use; raises
+        ``SettingsError`` where it is refused (``card_token_secret``)."""
+        if self.card_token_secret() == DEV_CARD_TOKEN_KEY:
+            return (
+                "warning: card tokens use the public development key; set "
+                "FRAUDSTREAM_CARD_TOKEN_KEY_FILE before real card data arrives"
+            )
+        return None
+
     def kafka_client_config(self) -> dict[str, str]:
         """Connection settings shared by every librdkafka client we create."""
         config = {
@@ -270,6 +345,16 @@ class Settings(BaseSettings):
         if self.kafka_sasl_password is not None:
             config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         return config
+
+
+def _loopback(host: str) -> bool:
+    host = host.strip().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -9,14 +9,20 @@ are enforced by the Flink job, which routes failures to the dead-letter topic.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
+
+from fraudstream import codes
+from fraudstream.redact import mask_card as mask_card  # re-exported: the display form
+from fraudstream.redact import mask_free_text, mask_text
 
 CONTRACT_FIELDS: Final = (
     "transaction_id",
@@ -31,6 +37,8 @@ CONTRACT_FIELDS: Final = (
     "timestamp",
 )
 OPTIONAL_FIELDS: Final = ("merchant_category", "channel")
+KNOWN_FIELDS: Final = frozenset((*CONTRACT_FIELDS, *OPTIONAL_FIELDS))
+"""Fields whose values a stored rejected payload keeps (card number masked)."""
 
 PAYMENT_SYSTEMS: Final = ("VISA", "MASTERCARD", "AMEX")
 """Canonical spellings, as stored; a record may use any letter case."""
@@ -43,9 +51,18 @@ PUBLISHED_SPELLING: Final = {"VISA": "VISA", "MASTERCARD": "MasterCard", "AMEX":
 FLAG_LUHN: Final = "luhn"
 FLAG_NETWORK: Final = "network_mismatch"
 FLAG_UNKNOWN_SYSTEM: Final = "unknown_payment_system"
-QUALITY_FLAGS: Final = (FLAG_LUHN, FLAG_NETWORK, FLAG_UNKNOWN_SYSTEM)
+FLAG_UNKNOWN_CURRENCY: Final = "unknown_currency"
+FLAG_UNKNOWN_COUNTRY: Final = "unknown_country"
+QUALITY_FLAGS: Final = (
+    FLAG_LUHN,
+    FLAG_NETWORK,
+    FLAG_UNKNOWN_SYSTEM,
+    FLAG_UNKNOWN_CURRENCY,
+    FLAG_UNKNOWN_COUNTRY,
+)
 MAX_RECORD_BYTES: Final = 8192
 MAX_AMOUNT: Final = 1_000_000.0
+"""Default of the ``max_amount`` setting: a larger amount is rejected."""
 MAX_FUTURE: Final = timedelta(minutes=5)
 
 _UUID_RE: Final = re.compile(
@@ -59,10 +76,37 @@ _SYSTEM_RE: Final = re.compile(r"^[A-Z][A-Z _\-]{0,31}$")
 _CARD_SEPARATORS: Final = re.compile(r"[ \-]")
 
 
+MAX_DETAIL: Final = 300
+REJECT_REASONS: Final = (
+    "oversized",
+    "not_json",
+    "not_object",
+    "missing_field",
+    "wrong_type",
+    "bad_transaction_id",
+    "bad_bank_id",
+    "bad_payment_system",
+    "bad_card_number",
+    "bad_user_id",
+    "bad_amount",
+    "amount_above_maximum",
+    "bad_currency",
+    "bad_merchant",
+    "bad_country",
+    "bad_timestamp",
+    "future_timestamp",
+)
+"""Every reason ``parse_transaction`` rejects a record with (docs/CONTRACT.md)."""
+
+
 class InvalidRecord(ValueError):
-    """A record that breaks the contract; ``reason`` is a short machine code."""
+    """A record that breaks the contract; ``reason`` is a short machine code.
+
+    ``detail`` may quote the offending value; any card number in it is masked
+    here, so a detail can be logged, printed and stored as it is."""
 
     def __init__(self, reason: str, detail: str) -> None:
+        detail = mask_text(detail)[:MAX_DETAIL]
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -107,21 +151,22 @@ def network_of(number: str) -> str | None:
     return None
 
 
-def mask_card(number: str) -> str:
-    """First six and last four digits, the rest as ``*`` (PCI DSS display form)."""
-    if len(number) < 10:
-        return "*" * len(number)
-    return number[:6] + "*" * (len(number) - 10) + number[-4:]
-
-
 def card_token(number: str, key: str) -> str:
-    """Keyed hash of a card number: stable per card, useless without the key.
+    """Keyed token of a card number: stable per card and key, useless without the key.
 
-    SHA-256 over ``key || ':' || number``, hex. The Flink job computes the same
-    value with ``SHA2(CONCAT(key, ':', card_number), 256)`` so state is keyed
-    identically on both sides.
+    HMAC-SHA256 of the digits under ``key``, hex. Card state, the archive's
+    ``card_token`` column and block-list entries of kind ``card_token`` all
+    use it; a new key gives every card a new token (docs/CONTRACT.md, key
+    rotation).
     """
-    return hashlib.sha256(f"{key}:{number}".encode()).hexdigest()
+    mac = _keyed(key).copy()  # the key's pads are hashed once, not per card
+    mac.update(number.encode())
+    return mac.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _keyed(key: str) -> hmac.HMAC:
+    return hmac.new(key.encode(), digestmod=hashlib.sha256)
 
 
 def alert_id(rule_id: str, transaction_id: str) -> str:
@@ -192,7 +237,9 @@ def _require(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> 
     return value
 
 
-def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -> Transaction:
+def validate_transaction(
+    data: dict[str, Any], *, now: datetime | None = None, max_amount: float = MAX_AMOUNT
+) -> Transaction:
     """Check a decoded record against the contract; raise ``InvalidRecord``."""
     tx_id = _require(data, "transaction_id", str)
     if not _UUID_RE.match(tx_id):
@@ -200,6 +247,9 @@ def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -
     bank_id = _require(data, "bank_id", str)
     if not _BANK_RE.match(bank_id):
         raise InvalidRecord("bad_bank_id", f"bank_id {bank_id!r}")
+    # Free text is archived and quoted in alerts: a card number typed into it
+    # is masked like any other (no-op, one regex scan, when there is none).
+    bank_id = mask_free_text(bank_id)
     # Any letter case, stored in one spelling; an unknown system is flagged.
     system = _require(data, "payment_system", str).strip().upper()
     if not _SYSTEM_RE.match(system):
@@ -213,17 +263,20 @@ def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -
     amount = float(_require(data, "amount", (int, float)))
     if not math.isfinite(amount) or amount <= 0:
         raise InvalidRecord("bad_amount", f"amount must be positive, got {amount}")
-    if amount > MAX_AMOUNT:
-        raise InvalidRecord("bad_amount", f"amount {amount} above {MAX_AMOUNT}")
-    currency = _require(data, "currency", str)
+    if amount > max_amount:
+        raise InvalidRecord("amount_above_maximum", f"amount {amount} above {max_amount}")
+    # Letter case is normalised; a well-formed code that ISO 4217 does not
+    # know is flagged (quality_flags), only a malformed one is rejected.
+    currency = _require(data, "currency", str).strip().upper()
     if not _CODE3_RE.match(currency):
-        raise InvalidRecord("bad_currency", f"not an ISO 4217 code: {currency!r}")
+        raise InvalidRecord("bad_currency", "currency must be 3 letters (ISO 4217)")
     merchant = _require(data, "merchant", str)
     if not merchant.strip() or len(merchant) > 200:
         raise InvalidRecord("bad_merchant", "merchant must be 1-200 characters")
-    country = _require(data, "country", str)
+    merchant = mask_free_text(merchant)
+    country = _require(data, "country", str).strip().upper()
     if not _CODE2_RE.match(country):
-        raise InvalidRecord("bad_country", f"not an ISO 3166 alpha-2 code: {country!r}")
+        raise InvalidRecord("bad_country", "country must be 2 letters (ISO 3166-1 alpha-2)")
     stamp = _require(data, "timestamp", str)
     when = parse_timestamp(stamp)
     if when > (now or datetime.now(UTC)) + MAX_FUTURE:
@@ -232,6 +285,8 @@ def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -
     for name, value in extras.items():
         if value is not None and not isinstance(value, str):
             raise InvalidRecord("wrong_type", f"{name} must be str")
+        if value:
+            extras[name] = mask_free_text(value)
     return Transaction(
         transaction_id=tx_id,
         bank_id=bank_id,
@@ -250,8 +305,8 @@ def validate_transaction(data: dict[str, Any], *, now: datetime | None = None) -
 
 def quality_flags(tx: Transaction) -> tuple[str, ...]:
     """What is suspicious about a valid record: an unknown payment system, a
-    card number that fails the Luhn check digit, or one whose prefix belongs
-    to another network."""
+    card number that fails the Luhn check digit, one whose prefix belongs to
+    another network, or a currency or country code the ISO lists do not know."""
     flags = []
     if tx.payment_system not in PAYMENT_SYSTEMS:
         flags.append(FLAG_UNKNOWN_SYSTEM)
@@ -259,10 +314,16 @@ def quality_flags(tx: Transaction) -> tuple[str, ...]:
         flags.append(FLAG_LUHN)
     if tx.payment_system in PAYMENT_SYSTEMS and network_of(tx.card_number) != tx.payment_system:
         flags.append(FLAG_NETWORK)
+    if tx.currency not in codes.CURRENCIES:
+        flags.append(FLAG_UNKNOWN_CURRENCY)
+    if tx.country not in codes.COUNTRIES:
+        flags.append(FLAG_UNKNOWN_COUNTRY)
     return tuple(flags)
 
 
-def parse_transaction(raw: bytes, *, now: datetime | None = None) -> Transaction:
+def parse_transaction(
+    raw: bytes, *, now: datetime | None = None, max_amount: float = MAX_AMOUNT
+) -> Transaction:
     """Decode and validate one Kafka value."""
     if len(raw) > MAX_RECORD_BYTES:
         raise InvalidRecord("oversized", f"{len(raw)} bytes > {MAX_RECORD_BYTES}")
@@ -274,7 +335,7 @@ def parse_transaction(raw: bytes, *, now: datetime | None = None) -> Transaction
         raise InvalidRecord("not_json", str(exc)) from exc
     if not isinstance(data, dict):
         raise InvalidRecord("not_object", f"expected a JSON object, got {type(data).__name__}")
-    return validate_transaction(data, now=now)
+    return validate_transaction(data, now=now, max_amount=max_amount)
 
 
 @dataclass(frozen=True)

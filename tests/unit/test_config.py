@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.config import Settings, env_for
+from fraudstream.config import DEV_CARD_TOKEN_KEY, Settings, SettingsError, env_for
 
 
 def test_defaults_match_the_design() -> None:
@@ -72,3 +72,79 @@ def test_sasl_settings_reach_the_client_config() -> None:
     config = s.kafka_client_config()
     assert config["security.protocol"] == "SASL_SSL"
     assert config["sasl.password"] == "p"
+
+
+def test_development_key_is_warned_about_on_loopback() -> None:
+    s = Settings()
+    assert s.local_development
+    assert s.card_token_secret() == DEV_CARD_TOKEN_KEY
+    warning = s.card_token_warning()
+    assert warning is not None and "development key" in warning
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"env": "production"},
+        {"host": "0.0.0.0"},
+        {"host": "10.1.2.3"},
+        {"kafka_bootstrap": "127.0.0.1:9092,kafka-2.example:9092"},
+        {"flink_rest_url": "http://flink.example:8081"},
+        {"postgres_dsn": "postgresql://u:p@db.example:5432/fraud"},
+    ],
+)
+def test_development_key_is_refused_outside_local_development(overrides: dict[str, str]) -> None:
+    s = Settings(**overrides)  # type: ignore[arg-type]
+    assert not s.local_development
+    with pytest.raises(SettingsError, match="development card token key"):
+        s.card_token_secret()
+    with pytest.raises(SettingsError):
+        s.card_token_warning()
+
+
+def test_key_from_a_file_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_ENV", "production")
+    monkeypatch.setenv("FRAUDSTREAM_CARD_TOKEN_KEY", "from-the-environment")
+    assert Settings().card_token_secret() == "from-the-environment"
+    key_file = tmp_path / "token.key"
+    key_file.write_text("from-a-file\n")
+    monkeypatch.setenv("FRAUDSTREAM_CARD_TOKEN_KEY_FILE", str(key_file))
+    s = Settings()
+    assert s.card_token_secret() == "from-a-file" and s.card_token_warning() is None
+    with pytest.raises(SettingsError, match=r"missing\.key"):
+        Settings(card_token_key_file=tmp_path / "missing.key").card_token_secret()
+    key_file.write_text("")
+    with pytest.raises(SettingsError, match="empty"):
+        Settings().card_token_secret()
+
+
+def test_commands_that_start_the_stack_refuse_the_development_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fraudstream import cli
+
+    monkeypatch.setenv("FRAUDSTREAM_ENV", "production")
+    for argv in (["stack", "up"], ["run"], ["job", "submit"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "refusing the public development card token key" in err[0]
+
+
+def test_card_token_command_reads_numbers_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from fraudstream import cli
+    from fraudstream.records import card_token
+
+    monkeypatch.setenv("FRAUDSTREAM_CARD_TOKEN_KEY", "rotated")
+    monkeypatch.setattr("sys.stdin", io.StringIO("4111 1111 1111 1111\n\n"))
+    assert cli.main(["card-token"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"411111******1111\t{card_token('4111111111111111', 'rotated')}\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO("4111-abc\n"))
+    assert cli.main(["card-token"]) == 2
+    assert "line 1: not a card number" in capsys.readouterr().err

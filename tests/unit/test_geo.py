@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from fraudstream import geo
+from fraudstream import codes, geo
+from fraudstream.simulator.population import COUNTRIES as SIMULATED
 
 EUROPE = [
     "AD",
@@ -51,7 +52,6 @@ EUROPE = [
     "SM",
     "UA",
     "VA",
-    "XK",
 ]
 
 
@@ -65,6 +65,18 @@ def test_table_is_complete_and_sane() -> None:
         assert -90 <= country.lat <= 90 and -180 <= country.lon <= 180
         assert re.fullmatch(r"[A-Z]{3}", country.currency)
     assert table["DE"].currency == "EUR" and table["GB"].currency == "GBP"
+
+
+def test_table_speaks_the_iso_code_lists() -> None:
+    """Every row is a country ISO 3166-1 knows, paying in a currency ISO 4217
+    knows, and every country the simulator draws has coordinates."""
+    table = geo.countries()
+    assert set(table) <= codes.COUNTRIES
+    assert {c.currency for c in table.values()} <= codes.CURRENCIES
+    assert set(SIMULATED) <= set(table)
+    # Every ISO country but Antarctica (no currency, no card traffic to speak of).
+    assert codes.COUNTRIES - set(table) == {"AQ"}
+    assert codes.country_name("DE") == "Germany" and codes.country_name("ZZ") is None
 
 
 def test_distances() -> None:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,8 +47,10 @@ def test_contract_record_round_trips() -> None:
         ({"card_number": "41111111abc11111"}, "bad_card_number"),
         ({"card_number": "41111"}, "bad_card_number"),
         ({"country": "USA"}, "bad_country"),
-        ({"currency": "usd"}, "bad_currency"),
+        ({"currency": "US$"}, "bad_currency"),
+        ({"country": "4"}, "bad_country"),
         ({"timestamp": "yesterday"}, "bad_timestamp"),
+        ({"amount": 1_000_000.01}, "amount_above_maximum"),
         ({"timestamp": "2026-12-16T10:30:45+00:00"}, "future_timestamp"),
         ({"transaction_id": "42"}, "bad_transaction_id"),
         ({"merchant": "  "}, "bad_merchant"),
@@ -92,6 +97,9 @@ def test_undecodable_payloads(raw: bytes, reason: str) -> None:
             ("luhn", "network_mismatch"),
         ),
         ({"payment_system": "DINERS"}, ("unknown_payment_system",)),
+        ({"currency": "XYZ"}, ("unknown_currency",)),
+        ({"country": "ZZ"}, ("unknown_country",)),
+        ({"country": "XK", "currency": "XXY"}, ("unknown_currency", "unknown_country")),
     ],
 )
 def test_suspicious_records_are_flagged_not_rejected(
@@ -128,6 +136,14 @@ def test_the_published_format_and_the_original_producer_are_accepted() -> None:
     assert "network_mismatch" in records.quality_flags(original)
 
 
+def test_codes_are_normalised_to_upper_case() -> None:
+    tx = records.parse_transaction(
+        json.dumps({**GOOD, "currency": " eur", "country": "de"}).encode(), now=NOW
+    )
+    assert (tx.currency, tx.country) == ("EUR", "DE")
+    assert records.quality_flags(tx) == ()
+
+
 def test_networks_and_luhn() -> None:
     assert records.network_of("4111111111111111") == "VISA"
     assert records.network_of("5555555555554444") == "MASTERCARD"
@@ -141,13 +157,16 @@ def test_networks_and_luhn() -> None:
 def test_masking_keeps_first_six_and_last_four() -> None:
     assert records.mask_card("4111111111111111") == "411111******1111"
     assert records.mask_card("378282246310005") == "378282*****0005"
+    # A short number shows its last four only: six and four of twelve would
+    # leave two digits to guess.
+    assert records.mask_card("411111111234") == "********1234"
 
 
-def test_token_and_alert_id_match_their_sql_definitions() -> None:
-    assert (
-        records.card_token("4111111111111111", "k")
-        == hashlib.sha256(b"k:4111111111111111").hexdigest()
-    )
+def test_token_is_an_hmac_and_alert_id_is_deterministic() -> None:
+    token = records.card_token("4111111111111111", "k")
+    assert token == hmac.new(b"k", b"4111111111111111", hashlib.sha256).hexdigest()
+    assert token != hashlib.sha256(b"k:4111111111111111").hexdigest()
+    assert records.card_token("4111111111111111", "other") != token
     assert records.alert_id("velocity", "t-1") == hashlib.md5(b"velocity:t-1").hexdigest()
     assert records.alert_id("velocity", "t-1") != records.alert_id("velocity", "t-2")
 
@@ -175,3 +194,35 @@ def test_alert_round_trip() -> None:
         evidence=("t",),
     )
     assert records.Alert.from_dict(json.loads(json.dumps(alert.to_dict()))) == alert
+
+
+def test_the_maximum_amount_is_a_parameter() -> None:
+    raw = json.dumps({**GOOD, "amount": 500.0}).encode()
+    assert records.parse_transaction(raw, now=NOW, max_amount=500.0).amount == 500.0
+    with pytest.raises(records.InvalidRecord) as err:
+        records.parse_transaction(raw, now=NOW, max_amount=499.99)
+    assert err.value.reason == "amount_above_maximum"
+
+
+def test_every_reason_the_code_gives_is_listed() -> None:
+    """REJECT_REASONS (what docs/CONTRACT.md lists) is exactly the set of
+    reasons records.py can raise."""
+    source = Path(records.__file__).read_text()
+    raised = set(re.findall(r'InvalidRecord\(\s*"([a-z_]+)"', source))
+    assert raised == set(records.REJECT_REASONS)
+    assert len(records.REJECT_REASONS) == len(set(records.REJECT_REASONS))
+
+
+def test_a_detail_never_quotes_a_card_number() -> None:
+    with pytest.raises(records.InvalidRecord) as err:
+        records.validate_transaction({**GOOD, "transaction_id": "4111 1111 1111 1111"}, now=NOW)
+    assert "4111 1111 1111 1111" not in str(err.value)
+    assert "411111******1111" in err.value.detail
+
+
+def test_card_numbers_typed_into_free_text_are_masked() -> None:
+    tx = records.validate_transaction(
+        {**GOOD, "merchant": "Shop 4111-1111-1111-1111", "channel": "4111111111111111"}, now=NOW
+    )
+    assert tx.merchant == "Shop 411111******1111"
+    assert tx.channel == "411111******1111"

@@ -33,13 +33,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
-from fraudstream.config import Settings
+from fraudstream.config import Settings, SettingsError
 from fraudstream.detection.engine.engine import Engine
 from fraudstream.detection.engine.lookups import Entries, load_blocklist
 from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import Tx, from_transaction
 from fraudstream.detection.rules.catalogue import load_catalogue
-from fraudstream.records import Alert, FraudLabel, InvalidRecord, parse_transaction
+from fraudstream.records import MAX_AMOUNT, Alert, FraudLabel, InvalidRecord, parse_transaction
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ class InputStats:
             self.examples.append(InvalidLine(line, exc.reason, exc.detail))
 
 
-def read_jsonl(path: Path, key: str, now: datetime, stats: InputStats) -> Iterator[Tx]:
+def read_jsonl(
+    path: Path, key: str, now: datetime, stats: InputStats, max_amount: float = MAX_AMOUNT
+) -> Iterator[Tx]:
     """Valid transactions of a contract JSONL file, in file order.
 
     Each line is validated as the job validates a Kafka value, with ``now``
@@ -117,7 +119,7 @@ def read_jsonl(path: Path, key: str, now: datetime, stats: InputStats) -> Iterat
                 continue
             stats.read += 1
             try:
-                record = parse_transaction(raw, now=now)
+                record = parse_transaction(raw, now=now, max_amount=max_amount)
             except InvalidRecord as exc:
                 stats.reject(number, exc)
                 continue
@@ -498,6 +500,8 @@ class BacktestResult:
     blocklist: str
     elapsed_s: float
     quality: Quality | None
+    unjudged: int = 0
+    """transactions a rule could not judge (impossible_travel: a country without coordinates)"""
 
     @property
     def invalid_total(self) -> int:
@@ -562,8 +566,13 @@ def run_backtest(
             raise BacktestError(f"labels file {labels_file} is not a readable file")
         labels = read_labels_file(labels_file) if labels_file.is_file() else []
         labels_source = str(labels_file) if labels_file.is_file() else None
-        key = settings.card_token_key.get_secret_value()
-        transactions = read_jsonl(options.input, key, now or datetime.now(UTC), stats)
+        try:
+            key = settings.card_token_secret()
+        except SettingsError as exc:
+            raise BacktestError(str(exc)) from None
+        transactions = read_jsonl(
+            options.input, key, now or datetime.now(UTC), stats, settings.max_amount
+        )
     else:
         if options.start is None or options.end is None:
             raise BacktestError("give a JSONL file, or --from and --to for the archive")
@@ -644,6 +653,7 @@ def run_backtest(
         blocklist=blocklist_status,
         elapsed_s=elapsed,
         quality=quality,
+        unjudged=engine.counters.unjudged,
     )
     if options.report is not None:
         options.report.parent.mkdir(parents=True, exist_ok=True)

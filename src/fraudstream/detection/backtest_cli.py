@@ -217,6 +217,11 @@ def summary(result: BacktestResult) -> str:
         f"  late        {result.out_of_order:,} out of order on their card, "
         f"{result.out_of_order_user:,} after their user window closed",
     ]
+    if result.unjudged:
+        lines.append(
+            f"  unjudged    {result.unjudged:,} (a rule could not judge: country without "
+            "coordinates)"
+        )
     for example in result.invalid_examples:
         lines.append(f"  line {example.line}: {example.reason}: {example.detail}")
     quality = result.quality

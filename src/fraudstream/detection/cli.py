@@ -56,6 +56,13 @@ def register(sub: Any) -> None:
     cancel = job_sub.add_parser("cancel", help="cancel without a savepoint")
     cancel.set_defaults(func=cmd_cancel)
 
+    token = sub.add_parser(
+        "card-token",
+        help="print the token of each card number read from standard input, under the "
+        "current key (block-list entries, key rotation)",
+    )
+    token.set_defaults(func=cmd_card_token)
+
 
 def _user_error(message: str) -> Exception:
     from fraudstream.cli import UserError
@@ -76,10 +83,12 @@ def _active(settings: Settings) -> Any:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from fraudstream.cli import check_card_token_key
     from fraudstream.detection import job
     from fraudstream.detection.rules.catalogue import CatalogueError
 
     settings = load_settings()
+    check_card_token_key(settings)
     running = _active(settings)
     if running is not None:
         if args.if_not_running:
@@ -162,6 +171,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  out {sink:<16} {count}")
     print(f"alerts      {info.alerts_raised} raised, {info.alert_updates} episode updates")
     print(f"out of order {info.out_of_order} (evaluated against the profile as it stood)")
+    print(f"unjudged    {info.unjudged} (a rule could not judge: country without coordinates)")
     return 0
 
 
@@ -189,4 +199,23 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         raise _user_error(f"{settings.detection_job_name} is not running")
     job.cancel(settings, running.job_id)
     print(f"cancelled {running.job_id}")
+    return 0
+
+
+def cmd_card_token(args: argparse.Namespace) -> int:
+    """Card numbers on standard input (never on the command line, where shell
+    history would keep them), one a line; masked form and token out."""
+    import re
+    import sys
+
+    from fraudstream.records import card_token, mask_card
+
+    key = load_settings().card_token_secret()
+    for number, line in enumerate(sys.stdin, 1):
+        digits = re.sub(r"[ \-]", "", line.strip())
+        if not digits:
+            continue
+        if not re.fullmatch(r"[0-9]{12,19}", digits):
+            raise _user_error(f"line {number}: not a card number (12-19 digits)")
+        print(f"{mask_card(digits)}\t{card_token(digits, key)}")
     return 0

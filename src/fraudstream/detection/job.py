@@ -279,9 +279,11 @@ class JobStatus:
     alerts_raised: int = 0
     alert_updates: int = 0
     """later hits of an open episode, published as the same alert again"""
+    unjudged: int = 0
+    """transactions a rule could not judge (impossible_travel: a country without coordinates)"""
 
 
-ENGINE_METRICS: Final = (".outOfOrder", ".alertsRaised", ".alertUpdates")
+ENGINE_METRICS: Final = (".outOfOrder", ".alertsRaised", ".alertUpdates", ".unjudged")
 
 
 def _record_counts(settings: Settings, job_id: str, vertex_id: str) -> dict[str, int]:
@@ -341,4 +343,5 @@ def status(settings: Settings, job_id: str) -> JobStatus:
         out_of_order=engine[".outOfOrder"],
         alerts_raised=engine[".alertsRaised"],
         alert_updates=engine[".alertUpdates"],
+        unjudged=engine[".unjudged"],
     )

@@ -13,7 +13,6 @@ only the state handling and the metrics live here.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -27,7 +26,8 @@ from fraudstream.detection.engine.lookups import BlocklistCache
 from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import FIELDS, Tx, from_transaction
 from fraudstream.detection.rules.catalogue import parse_catalogue
-from fraudstream.records import Alert, InvalidRecord, parse_transaction
+from fraudstream.records import KNOWN_FIELDS, MAX_AMOUNT, Alert, InvalidRecord, parse_transaction
+from fraudstream.redact import stored_payload
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,6 @@ ALERT_ROW: Final = Types.ROW_NAMED(
     list(ALERT_FIELDS), [_ALERT_TYPES.get(name, _S) for name in ALERT_FIELDS]
 )
 
-# A digit with at least six before it and four after: a 16-digit number keeps
-# its first six and last four (as mask_card). Raw card numbers never leave
-# the transactions topic.
-_CARD_DIGITS: Final = re.compile(r"[0-9](?<=[0-9]{7})(?=[0-9]{4})")
-
-
-def redact(payload: str) -> str:
-    return _CARD_DIGITS.sub("*", payload)
-
 
 def alert_row(alert: Alert) -> Row:
     values = [getattr(alert, name) for name in Alert.__dataclass_fields__]
@@ -95,17 +86,20 @@ class Validate(ProcessFunction):  # type: ignore[misc]
     extra Python step per record between validation and the card rules.
     """
 
-    def __init__(self, token_key: str) -> None:
+    def __init__(self, token_key: str, max_amount: float = MAX_AMOUNT) -> None:
         self._key = token_key
+        self._max_amount = max_amount
 
     def process_element(self, value: Any, ctx: Any) -> Any:
         payload, partition, offset, kafka_ms = value
         now = datetime.fromtimestamp(kafka_ms / 1000, UTC)
         try:
-            tx = parse_transaction(payload, now=now)
+            tx = parse_transaction(payload, now=now, max_amount=self._max_amount)
         except InvalidRecord as exc:
-            text = payload.decode("utf-8", errors="replace").replace("\x00", "")
-            yield REJECTED, Row(exc.reason, exc.detail, redact(text), partition, offset, kafka_ms)
+            # No card number in clear and no value outside the contract is
+            # stored; masking runs on this (rejected) path only.
+            stored = stored_payload(payload, KNOWN_FIELDS)
+            yield REJECTED, Row(exc.reason, exc.detail, stored, partition, offset, kafka_ms)
             return
         row = from_transaction(tx, self._key, kafka_ms)
         yield Row(row.card_token, Row(*row))
@@ -136,16 +130,18 @@ class _Rules(KeyedProcessFunction):  # type: ignore[misc]
         self._out_of_order = group.counter("outOfOrder")
         self._alerts = group.counter("alertsRaised")
         self._updates = group.counter("alertUpdates")
-        self._seen = (0, 0, 0)
+        self._unjudged = group.counter("unjudged")
+        self._seen = (0, 0, 0, 0)
 
     def _metrics(self) -> None:
         counters = self.engine.counters
-        now = (counters.out_of_order, counters.alerts, counters.updates)
+        now = (counters.out_of_order, counters.alerts, counters.updates, counters.unjudged)
         before = self._seen
         if now != before:
             self._out_of_order.inc(now[0] - before[0])
             self._alerts.inc(now[1] - before[1])
             self._updates.inc(now[2] - before[2])
+            self._unjudged.inc(now[3] - before[3])
             self._seen = now
 
 

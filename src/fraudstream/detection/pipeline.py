@@ -259,9 +259,11 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
         )
     )
     python_parallelism = settings.detection_python_parallelism or job_parallelism(settings)
-    key = settings.card_token_key.get_secret_value()
+    key = settings.card_token_secret()  # refuses the development key outside development
     checked = (
-        raw.process(operators.Validate(key), output_type=operators.KEYED_TX_ROW)
+        raw.process(
+            operators.Validate(key, settings.max_amount), output_type=operators.KEYED_TX_ROW
+        )
         .uid(VALIDATE_UID)
         .name("validate")
         .set_parallelism(python_parallelism)

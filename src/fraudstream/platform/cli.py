@@ -52,7 +52,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    stack = Stack(load_settings())
+    from fraudstream.cli import check_card_token_key
+
+    settings = load_settings()
+    check_card_token_key(settings)
+    stack = Stack(settings)
     stack.up()
     _print_status(stack)
     return 0
@@ -100,10 +104,13 @@ def cmd_jvm_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from fraudstream.cli import check_card_token_key
     from fraudstream.platform.run import run_foreground
 
+    settings = load_settings()
+    check_card_token_key(settings)
     return run_foreground(
-        load_settings(),
+        settings,
         job=not args.no_job,
         banks=not args.no_banks,
         dashboard=not args.no_dashboard,

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from fraudstream import geo
 from fraudstream.records import PUBLISHED_SPELLING, luhn_check_digit
 
 
@@ -26,53 +26,50 @@ from fraudstream.records import PUBLISHED_SPELLING, luhn_check_digit
 class Country:
     code: str
     currency: str
-    lat: float
-    lon: float
     utc_offset: int  # hours, rough; drives the users' active hours
 
 
-# Centroid-ish coordinates of a major city; good enough for distances between
-# countries, which is all the scenarios and travel timing need.
+# The countries users live in, with a rough UTC offset each; currencies and
+# coordinates come from the project's one country table (``fraudstream.geo``),
+# the same the rules and the dashboard read.
+_UTC_OFFSETS: Final[dict[str, int]] = {
+    "US": -5,
+    "CA": -5,
+    "MX": -6,
+    "BR": -3,
+    "AR": -3,
+    "GB": 0,
+    "IE": 0,
+    "FR": 1,
+    "DE": 1,
+    "NL": 1,
+    "ES": 1,
+    "IT": 1,
+    "PL": 1,
+    "CH": 1,
+    "SE": 1,
+    "TR": 3,
+    "AE": 4,
+    "IN": 5,
+    "SG": 8,
+    "JP": 9,
+    "AU": 10,
+    "ZA": 2,
+    "NG": 1,
+    "TH": 7,
+}
 COUNTRIES: Final[dict[str, Country]] = {
-    c.code: c
-    for c in (
-        Country("US", "USD", 40.7, -74.0, -5),
-        Country("CA", "CAD", 43.7, -79.4, -5),
-        Country("MX", "MXN", 19.4, -99.1, -6),
-        Country("BR", "BRL", -23.5, -46.6, -3),
-        Country("AR", "ARS", -34.6, -58.4, -3),
-        Country("GB", "GBP", 51.5, -0.1, 0),
-        Country("IE", "EUR", 53.3, -6.3, 0),
-        Country("FR", "EUR", 48.9, 2.4, 1),
-        Country("DE", "EUR", 52.5, 13.4, 1),
-        Country("NL", "EUR", 52.4, 4.9, 1),
-        Country("ES", "EUR", 40.4, -3.7, 1),
-        Country("IT", "EUR", 41.9, 12.5, 1),
-        Country("PL", "PLN", 52.2, 21.0, 1),
-        Country("CH", "CHF", 47.4, 8.5, 1),
-        Country("SE", "SEK", 59.3, 18.1, 1),
-        Country("TR", "TRY", 41.0, 29.0, 3),
-        Country("AE", "AED", 25.2, 55.3, 4),
-        Country("IN", "INR", 19.1, 72.9, 5),
-        Country("SG", "SGD", 1.35, 103.8, 8),
-        Country("JP", "JPY", 35.7, 139.7, 9),
-        Country("AU", "AUD", -33.9, 151.2, 10),
-        Country("ZA", "ZAR", -26.2, 28.0, 2),
-        Country("NG", "NGN", 6.5, 3.4, 1),
-        Country("TH", "THB", 13.8, 100.5, 7),
-    )
+    code: Country(code, geo.countries()[code].currency, offset)
+    for code, offset in _UTC_OFFSETS.items()
 }
 
 
 def distance_km(a: str, b: str) -> float:
-    """Great-circle distance between two countries' reference cities."""
-    ca, cb = COUNTRIES[a], COUNTRIES[b]
-    lat1, lon1, lat2, lon2 = map(math.radians, (ca.lat, ca.lon, cb.lat, cb.lon))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
+    """Great-circle distance between two simulated countries' centroids."""
+    distance = geo.distance_km(a, b)
+    if distance is None:
+        raise KeyError(f"no coordinates for {a} or {b}")
+    return distance
 
 
 # Airliner cruise speed plus airport time: the fastest honest way between two

@@ -24,6 +24,7 @@ def test_cli_prints_one_line_and_exits_non_zero(
         )
 
     monkeypatch.setenv("FRAUDSTREAM_HOME", str(tmp_path))
+    monkeypatch.setenv("FRAUDSTREAM_CARD_TOKEN_KEY", "a-key-of-its-own")  # no dev-key warning
     monkeypatch.setattr(Stack, "up", fail)
     assert cli.main(["stack", "up"]) != 0
     err = capsys.readouterr().err

@@ -24,7 +24,7 @@ from fraudstream.detection.engine.profile import CardProfile, Sizes, UserProfile
 from fraudstream.detection.engine.tx import Tx, iso
 from fraudstream.detection.rules.catalogue import Catalogue
 from fraudstream.detection.rules.types import REGISTRY
-from fraudstream.detection.rules.types.base import Finding
+from fraudstream.detection.rules.types.base import UNJUDGED, Finding
 from fraudstream.records import Alert, alert_id
 
 MAX_EVIDENCE: Final = 50
@@ -52,6 +52,8 @@ class Counters:
     out_of_order: int = 0
     alerts: int = 0
     updates: int = 0
+    unjudged: int = 0
+    """(rule, transaction) pairs a rule could not judge (a country without coordinates)"""
 
 
 def compile_rules(catalogue: Catalogue) -> tuple[CompiledRule, ...]:
@@ -114,7 +116,9 @@ class Engine:
         alerts: list[Alert] = []
         for rule in self.card_rules:
             finding = rule.evaluate(rule.params, profile, tx)
-            if finding is not None:
+            if finding is UNJUDGED:
+                self.counters.unjudged += 1
+            elif finding is not None:
                 alerts.append(self._raise(rule, finding, tx, now_ms, profile.episodes))
         if blocklist:
             for rule in self.blocklist_rules:
@@ -131,7 +135,9 @@ class Engine:
         alerts: list[Alert] = []
         for rule in self.user_rules:
             finding = rule.evaluate(rule.params, profile, tx)
-            if finding is not None:
+            if finding is UNJUDGED:
+                self.counters.unjudged += 1
+            elif finding is not None:
                 alerts.append(self._raise(rule, finding, tx, now_ms, profile.episodes))
         if profile.episodes:
             self._close_episodes(profile.episodes, tx.event_ms)

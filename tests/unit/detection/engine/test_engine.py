@@ -155,6 +155,17 @@ def test_non_episodic_rule_alerts_on_every_transaction() -> None:
     assert all(a.evidence == (a.transaction_id,) for a in alerts)
 
 
+def test_transactions_a_rule_cannot_judge_are_counted_not_alerted() -> None:
+    """impossible_travel needs coordinates for both countries: a code outside
+    the country table is counted as unjudged, never alerted on."""
+    engine = Engine(load_catalogue())
+    s = Stream()
+    txs = [s.tx(0, country="US"), s.tx(1, country="ZZ"), s.tx(2, country="FR"), s.tx(3)]
+    alerts = run(engine, txs)
+    assert not [a for a in alerts if a.rule_id == "impossible-travel" and a.country == "ZZ"]
+    assert engine.counters.unjudged == 2  # US -> ZZ and ZZ -> FR
+
+
 def test_episode_survives_the_state_round_trip() -> None:
     engine = Engine(load_catalogue())
     s = Stream()

@@ -12,7 +12,13 @@ from fraudstream.detection.engine.profile import UserProfile
 from fraudstream.detection.engine.tx import Tx
 from fraudstream.detection.rules import load_catalogue
 from fraudstream.detection.rules.types import REGISTRY
-from fraudstream.detection.rules.types.base import Finding, duration, number, ratio_score
+from fraudstream.detection.rules.types.base import (
+    UNJUDGED,
+    Finding,
+    duration,
+    number,
+    ratio_score,
+)
 from fraudstream.detection.rules.types.blocklist import BlocklistParams
 from fraudstream.detection.rules.types.blocklist import evaluate as blocklist
 from fraudstream.detection.rules.types.high_amount import HighAmountParams
@@ -247,10 +253,12 @@ def test_travel_allows_enough_time_same_country_and_slack() -> None:
 
 @pytest.mark.parametrize(("first", "second"), [("US", "XX"), ("XX", "US"), ("XX", "ZZ")])
 def test_travel_never_judges_an_unknown_country(first: str, second: str) -> None:
+    """It says it could not judge (counted by the engine), and never alerts."""
     assert "XX" not in geo.countries() and "ZZ" not in geo.countries()
     s = Stream()
     txs = [s.tx(0, country=first), s.tx(1, country=second)]
-    assert evaluate_each("impossible_travel", TRAVEL, txs) == [None, None]
+    findings = evaluate_each("impossible_travel", TRAVEL, txs)
+    assert findings[0] is None and findings[1] is UNJUDGED
 
 
 def test_travel_compares_with_the_previous_transaction_by_arrival() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Final, Generic, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +42,11 @@ class Finding(NamedTuple):
     reason: str
     evidence: tuple[str, ...]
 
+
+UNJUDGED: Final = Finding(0.0, "", ())
+"""What a rule returns when it cannot judge a transaction (a country without
+coordinates): no alert, counted in the engine's ``unjudged`` counter and the
+job's ``unjudged`` metric."""
 
 P = TypeVar("P", bound=Params)
 

@@ -4,8 +4,9 @@ far apart for the time between them.
 "Consecutive" is by arrival on the card. Distances are between country
 centroids (``fraudstream.geo``); a centroid can be far from where a card is
 really used (a border town, a large country), so ``slack_km`` is taken off
-every distance before the speed test. A country not in the table is never
-judged (counted by the job as ``unjudged``).
+every distance before the speed test. A pair of countries with one not in
+the table cannot be judged: the rule says so (``UNJUDGED``) and the job counts
+it in its ``unjudged`` metric (``fraudstream job status``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fraudstream import geo
 from fraudstream.detection.engine.profile import CardProfile
 from fraudstream.detection.engine.tx import Tx
 from fraudstream.detection.rules.types.base import (
+    UNJUDGED,
     Finding,
     Params,
     RuleType,
@@ -35,7 +37,7 @@ def evaluate(params: ImpossibleTravelParams, profile: CardProfile, tx: Tx) -> Fi
         return None
     distance = geo.distance_km(previous, tx.country)
     if distance is None:
-        return None
+        return UNJUDGED
     elapsed_s = abs(tx.event_ms - profile.last_ms) // 1000
     speed = max(0.0, distance - params.slack_km) * 3600.0 / max(elapsed_s, 1)
     if speed <= params.max_speed_kmh:
