@@ -65,6 +65,7 @@ def run_settings(base: Settings, run_id: str) -> Settings:
             "topic_alerts": f"{prefix}-alerts",
             "topic_dlq": f"{prefix}-dlq",
             "topic_labels": f"{prefix}-labels",
+            "topic_valid": f"{prefix}-valid",
         }
     )
 
@@ -87,15 +88,19 @@ def create_topics(settings: Settings, names: list[str] | None = None) -> None:
 
 def _submit_baseline(pipe: Pipeline, pack: str) -> None:
     topic = f"bench-{pipe.run_id}-alerts-baseline"
+    # Its validated transactions go to a topic of their own, which no archive
+    # job reads: the main instance's archive job stores the run's rows.
+    valid = f"bench-{pipe.run_id}-valid-baseline"
     try:
-        create_topics(pipe.settings, [topic])
-        pipe.extra_topics.append(topic)
+        create_topics(pipe.settings, [topic, valid])
+        pipe.extra_topics.extend([topic, valid])
         pipe.extra_jobs["baseline"] = jobs.submit(
-            pipe.settings.model_copy(update={"topic_alerts": topic}),
+            pipe.settings.model_copy(update={"topic_alerts": topic, "topic_valid": valid}),
             name=f"bench-{pipe.run_id}-baseline",
             pack=pack,
             rules=pipe.rules,
             wait=False,
+            archive=False,
         )
     except jobs.JobUnavailable as exc:
         pipe.baseline_missing = str(exc)
@@ -168,6 +173,7 @@ def pipeline(
                 settings.topic_alerts,
                 settings.topic_dlq,
                 settings.topic_labels,
+                settings.topic_valid,
                 *pipe.extra_topics,
             ]
             delete_topics(settings, names)

@@ -1,17 +1,23 @@
-"""The detection job: a Kafka source, two Python operators and the sinks.
+"""Two Flink jobs on the session cluster: detection and archive.
 
-    transactions (Kafka) ─ Validate ─┬─ valid ─┬─ archive (PostgreSQL transactions)
-                                     │         ├─ by card ─ CardRules ─┬─ alerts ─┬─ fraud-alerts
-                                     │         └─ by user ─ UserRules ─┘          └─ PostgreSQL
-                                     │              (only with user rules)
-                                     └─ rejected ─┬─ transactions-dlq (Kafka)
-                                                  └─ PostgreSQL rejected_records
+    detection job
+    transactions ─ by transaction id ─ Validate ─┬─ first ─┬─ transactions-valid (Kafka)
+     (Kafka, raw)    (JVM, from the JSON)         │         └─ by card ─ CardRules ─┬─ fraud-alerts
+                                                  │         └─ by user ─ UserRules ─┘
+                                                  │              (only with user rules)
+                                                  └─ rejected ─ transactions-dlq (Kafka)
+    archive job (SQL only, no Python)
+    transactions-valid ─ PostgreSQL transactions   (upsert)
+    transactions-dlq   ─ PostgreSQL rejected_records (upsert)
+    fraud-alerts       ─ PostgreSQL alerts         (upsert)
 
-Each record is parsed and validated once, in ``Validate``; the archive and
-the rejected branch read its verdict. Rules run in one keyed operator per
-scope (card, user) on each transaction as it arrives: no operator waits for a
-watermark. The source and sinks are Flink SQL connectors (the JVM does the
-Kafka and JDBC I/O); ``operators.py`` holds the Python side.
+One failing sink fails its whole job, so nothing that writes to PostgreSQL
+is in the detection job: a database outage stops only the archive job, which
+catches up from its Kafka offsets when the database is back. Each record is
+parsed, validated and de-duplicated once, in ``Validate``; the archive stores
+that one verdict (it reads the detection job's output topics), so the two
+can never disagree. Rules run in one keyed operator per scope (card, user)
+on each transaction as it arrives: no operator waits for a watermark.
 
 The graph's shape does not depend on the catalogue (it travels inside the
 rule operators), so a catalogue change restores every operator's state.
@@ -30,6 +36,9 @@ from fraudstream.detection.engine.tx import FIELDS
 from fraudstream.detection.rules import Catalogue
 
 SOURCE: Final = "tx_source"
+DETECTION: Final = "detection"
+ARCHIVE: Final = "archive"
+KINDS: Final = (DETECTION, ARCHIVE)
 ISO_UTC: Final = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
 VALIDATE_UID: Final = "validate"
 CARD_RULES_UID: Final = "card-profiles"
@@ -170,46 +179,115 @@ def _iso(ms_column: str) -> str:
     return f"DATE_FORMAT(CAST(TO_TIMESTAMP_LTZ({ms_column}, 3) AS TIMESTAMP(3)), '{ISO_UTC}')"
 
 
+TX_COLUMNS: Final = (
+    "transaction_id STRING, bank_id STRING, payment_system STRING, card_masked STRING, "
+    "card_token STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
+    "merchant STRING, country STRING, event_time STRING, "
+    "merchant_category STRING, channel STRING, ingested_at STRING, quality_flags STRING"
+)
+ALERT_COLUMNS: Final = (
+    "alert_id STRING, rule_id STRING, rule_type STRING, severity STRING, score DOUBLE, "
+    "reason STRING, transaction_id STRING, card_masked STRING, card_token STRING, "
+    "bank_id STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
+    "merchant STRING, country STRING, payment_system STRING, "
+    "event_time STRING, detected_at STRING, evidence STRING, hits INT, "
+    "last_transaction_id STRING"
+)
+REJECTED_COLUMNS: Final = (
+    "source_topic STRING, source_partition INT, source_offset BIGINT, reason STRING, "
+    "detail STRING, raw_payload STRING, received_at STRING"
+)
+
+
+def valid_sink_ddl(settings: Settings) -> str:
+    """The validated transactions (archive columns, JSON; key = transaction id)."""
+    options = {
+        "connector": "kafka",
+        "topic": settings.topic_valid,
+        **kafka_properties(settings),
+        "key.format": "raw",
+        "key.fields": "transaction_id",
+        "value.format": "json",
+        "value.fields-include": "ALL",
+        "sink.delivery-guarantee": "at-least-once",
+        "properties.acks": "all",
+        "properties.enable.idempotence": "true",
+        "properties.linger.ms": "5",
+    }
+    return f"""
+CREATE TEMPORARY TABLE valid_kafka (
+  {TX_COLUMNS}
+) WITH (
+  {_with(options)}
+)"""
+
+
 def sink_ddl(settings: Settings) -> list[str]:
-    """The job's five sinks (archive, rejected, alerts in PostgreSQL; DLQ and alerts on Kafka)."""
+    """The detection job's three sinks, all Kafka: alerts, DLQ, validated transactions."""
     return [
-        jdbc_sink_ddl(
-            "transactions_pg",
-            "transactions",
-            "transaction_id STRING, bank_id STRING, payment_system STRING, card_masked STRING, "
-            "card_token STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
-            "merchant STRING, country STRING, event_time STRING, "
-            "merchant_category STRING, channel STRING, ingested_at STRING, quality_flags STRING",
-            "transaction_id",
-            settings,
-        ),
-        jdbc_sink_ddl(
-            "alerts_pg",
-            "alerts",
-            "alert_id STRING, rule_id STRING, rule_type STRING, severity STRING, score DOUBLE, "
-            "reason STRING, transaction_id STRING, card_masked STRING, card_token STRING, "
-            "bank_id STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
-            "merchant STRING, country STRING, payment_system STRING, "
-            "event_time STRING, detected_at STRING, evidence STRING, hits INT, "
-            "last_transaction_id STRING",
-            "alert_id",
-            settings,
-        ),
-        jdbc_sink_ddl(
-            "rejected_pg",
-            "rejected_records",
-            "source_topic STRING, source_partition INT, source_offset BIGINT, reason STRING, "
-            "detail STRING, raw_payload STRING, received_at STRING",
-            "source_topic, source_partition, source_offset",
-            settings,
-        ),
         kafka_sink_ddl("alerts_kafka", settings.topic_alerts, settings),
         kafka_sink_ddl("dlq_kafka", settings.topic_dlq, settings),
+        valid_sink_ddl(settings),
     ]
 
 
+def _json_source_ddl(name: str, topic: str, columns: str, settings: Settings) -> str:
+    options = {
+        "connector": "kafka",
+        "topic": topic,
+        **kafka_properties(settings),
+        "properties.group.id": settings.archive_group,
+        "scan.startup.mode": "group-offsets",
+        "properties.auto.offset.reset": "earliest",
+        "properties.isolation.level": "read_committed",
+        "scan.topic-partition-discovery.interval": "60 s",
+        "format": "json",
+    }
+    return f"""
+CREATE TEMPORARY TABLE {name} (
+  {columns}
+) WITH (
+  {_with(options)}
+)"""
+
+
+def archive_ddl(settings: Settings) -> list[str]:
+    """The archive job's three Kafka sources and three PostgreSQL upsert sinks."""
+    return [
+        _json_source_ddl("valid_src", settings.topic_valid, TX_COLUMNS, settings),
+        _json_source_ddl("dlq_src", settings.topic_dlq, REJECTED_COLUMNS, settings),
+        # evidence is a JSON array on the topic; a STRING column reads it as its JSON text.
+        _json_source_ddl("alerts_src", settings.topic_alerts, ALERT_COLUMNS, settings),
+        jdbc_sink_ddl("transactions_pg", "transactions", TX_COLUMNS, "transaction_id", settings),
+        jdbc_sink_ddl("alerts_pg", "alerts", ALERT_COLUMNS, "alert_id", settings),
+        jdbc_sink_ddl(
+            "rejected_pg",
+            "rejected_records",
+            REJECTED_COLUMNS,
+            "source_topic, source_partition, source_offset",
+            settings,
+        ),
+    ]
+
+
+def archive_inserts() -> list[str]:
+    """Each topic into its table, as it is (the detection job shaped the rows)."""
+    return [
+        "INSERT INTO transactions_pg SELECT * FROM valid_src",
+        "INSERT INTO rejected_pg SELECT * FROM dlq_src",
+        f"INSERT INTO alerts_pg SELECT {_alert_select()} FROM alerts_src",
+    ]
+
+
+def _alert_select() -> str:
+    # The alert JSON carries free text as the bank sent it; PostgreSQL text
+    # cannot hold NUL.
+    names = [column.split()[0] for column in ALERT_COLUMNS.split(", ") if column[0].isalpha()]
+    return ", ".join(_no_nul(n) if n in ("reason", "merchant") else n for n in names)
+
+
 def inserts(settings: Settings, valid: str, rejected: str, alerts: str) -> list[str]:
-    """INSERT statements from the three views the Python operators feed."""
+    """INSERT statements of the detection job from the three views its Python operators feed."""
     topic = quote(settings.topic_transactions)
     dlq_json = (
         "JSON_OBJECT("
@@ -221,28 +299,21 @@ def inserts(settings: Settings, valid: str, rejected: str, alerts: str) -> list[
         f"KEY 'received_at' VALUE {_iso('received_ms')} NULL ON NULL)"
     )
     return [
-        "INSERT INTO transactions_pg SELECT transaction_id, bank_id, payment_system, "
+        "INSERT INTO valid_kafka SELECT transaction_id, bank_id, payment_system, "
         "card_masked, card_token, user_id, CAST(amount AS DECIMAL(14, 2)), currency, "
         f"{_no_nul('merchant')}, country, {_iso('event_ms')}, "
         f"{_no_nul('merchant_category')}, {_no_nul('channel')}, {_iso('ingested_ms')}, flags "
         f"FROM {valid}",
-        f"INSERT INTO rejected_pg SELECT {topic}, source_partition, source_offset, reason, "
-        f"detail, raw_payload, {_iso('received_ms')} FROM {rejected}",
         "INSERT INTO dlq_kafka SELECT "
         "CONCAT(CAST(source_partition AS STRING), ':', CAST(source_offset AS STRING)), "
         f"{dlq_json} FROM {rejected}",
-        "INSERT INTO alerts_pg SELECT alert_id, rule_id, rule_type, severity, score, reason, "
-        "transaction_id, card_masked, card_token, bank_id, user_id, "
-        f"CAST(amount AS DECIMAL(14, 2)), currency, {_no_nul('merchant')}, country, "
-        "payment_system, event_time, detected_at, evidence, hits, last_transaction_id "
-        f"FROM {alerts}",
         f"INSERT INTO alerts_kafka SELECT alert_id, json FROM {alerts}",
     ]
 
 
 def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
-    """Declare the whole job on ``t_env`` (a StreamTableEnvironment); return the
-    statement set that holds its sinks (``attach_as_datastream`` submits it)."""
+    """Declare the detection job on ``t_env`` (a StreamTableEnvironment); return
+    the statement set that holds its sinks (``attach_as_datastream`` submits it)."""
     from pyflink.common import Types
 
     from fraudstream.detection import operators
@@ -252,23 +323,33 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     t_env.execute_sql(source_ddl(settings))
     for ddl in sink_ddl(settings):
         t_env.execute_sql(ddl)
-    raw = t_env.to_data_stream(
+    # The JVM reads the transaction id out of the JSON to key the stream by it
+    # (NULL on a payload that is not JSON, or has no id: those get their offset
+    # as key, only to be spread over the subtasks; Validate rejects them).
+    # A typed (RowTypeInfo) stream: the keyed Python operator needs one, and
+    # to_data_stream's external type is not.
+    raw = t_env.to_append_stream(
         t_env.sql_query(
-            f"SELECT payload, kafka_partition, kafka_offset, {_epoch_ms('kafka_ts')} AS kafka_ms "
+            "SELECT COALESCE(JSON_VALUE(CAST(payload AS STRING), '$.transaction_id'), "
+            "CONCAT('@', CAST(kafka_offset AS STRING))) AS tid, "
+            f"ROW(payload, kafka_partition, kafka_offset, {_epoch_ms('kafka_ts')}) AS rec "
             f"FROM {SOURCE}"
-        )
+        ),
+        Types.ROW([Types.STRING(), operators.SOURCE_ROW]),
     )
     python_parallelism = settings.detection_python_parallelism or job_parallelism(settings)
     key = settings.card_token_key.get_secret_value()
+    dedupe_s = int(settings.detection_dedupe_hours * 3600)
     checked = (
-        raw.process(operators.Validate(key), output_type=operators.KEYED_TX_ROW)
+        _by_field0(raw, operators.SOURCE_ROW)
+        .process(operators.Validate(key, dedupe_s), output_type=operators.KEYED_TX_ROW)
         .uid(VALIDATE_UID)
         .name("validate")
         .set_parallelism(python_parallelism)
     )
     rules = catalogue.model_dump(mode="json")
     alerts = (
-        _by_card(checked)
+        _by_field0(checked, operators.TX_ROW)
         .process(operators.CardRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
         .uid(CARD_RULES_UID)
         .name("card rules")
@@ -296,24 +377,33 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     return statements
 
 
-def _by_card(checked: Any) -> Any:
-    """``checked`` keyed by its field 0 (the card token), in the JVM.
+def build_archive(settings: Settings, t_env: Any) -> Any:
+    """Declare the archive job on ``t_env``; return its statement set."""
+    for ddl in archive_ddl(settings):
+        t_env.execute_sql(ddl)
+    statements = t_env.create_statement_set()
+    for insert in archive_inserts():
+        statements.add_insert_sql(insert)
+    return statements
+
+
+def _by_field0(stream: Any, value_type: Any) -> Any:
+    """``stream`` of (key, value) rows keyed by field 0, in the JVM.
 
     ``DataStream.key_by`` would run a Python function per record to pull the
-    key out (PyFlink's AddKey step); Validate already emits (key, value), the
-    shape that step produces, so the JVM's own selector of field 0 does.
+    key out (PyFlink's AddKey step); the source query and Validate already
+    emit (key, value), the shape that step produces, so the JVM's own
+    selector of field 0 does.
     """
     from pyflink.common import Types
     from pyflink.datastream.data_stream import KeyedStream
     from pyflink.java_gateway import get_gateway
 
-    from fraudstream.detection import operators
-
     selector = get_gateway().jvm.KeyByKeySelector()
-    j_keyed = checked._j_data_stream.keyBy(
+    j_keyed = stream._j_data_stream.keyBy(
         selector, Types.ROW([Types.STRING()]).get_java_type_info()
     )
-    return KeyedStream(j_keyed, operators.TX_ROW, checked)
+    return KeyedStream(j_keyed, value_type, stream)
 
 
 def job_parallelism(settings: Settings) -> int:
@@ -328,20 +418,34 @@ def python_path() -> str:
     return ":".join([sysconfig.get_paths()["purelib"], str(package_root)])
 
 
-def job_config(settings: Settings) -> dict[str, str]:
-    """Flink configuration of the job (checkpoints, state, restarts, Python)."""
-    return {
-        "pipeline.name": settings.detection_job_name,
-        "parallelism.default": str(job_parallelism(settings)),
+def job_config(settings: Settings, kind: str = DETECTION) -> dict[str, str]:
+    """Flink configuration of a job (checkpoints, state, restarts, Python)."""
+    common = {
         "table.local-time-zone": "UTC",
         "execution.checkpointing.interval": f"{settings.detection_checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.tolerable-failed-checkpoints": "3",
-        "state.backend.type": settings.detection_state_backend,
         "pipeline.object-reuse": "true",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
+    }
+    if kind == ARCHIVE:
+        return {
+            **common,
+            "pipeline.name": settings.archive_job,
+            "parallelism.default": str(settings.archive_parallelism),
+            # Its only state is the Kafka offsets.
+            "state.backend.type": "hashmap",
+            # While PostgreSQL is away the archive job fails and restarts; a
+            # short back-off lets it catch up soon after the database is back.
+            "restart-strategy.exponential-delay.max-backoff": "10 s",
+        }
+    return {
+        **common,
+        "pipeline.name": settings.detection_job_name,
+        "parallelism.default": str(job_parallelism(settings)),
+        "state.backend.type": settings.detection_state_backend,
         "restart-strategy.exponential-delay.max-backoff": "30 s",
         # Python runs inside the TaskManager's JVM (pemja), not in a separate
         # worker process: per-record calls and state access cost microseconds

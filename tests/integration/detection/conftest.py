@@ -82,6 +82,7 @@ class DetectionRun:
     dsn: str
     tx: Tx = field(default_factory=Tx)
     job_id: str | None = None
+    archive_id: str | None = None
 
     def send(self, records: list[dict[str, Any] | bytes]) -> None:
         for record in records:
@@ -95,7 +96,11 @@ class DetectionRun:
         assert self.producer.flush(30) == 0
 
     def submit(self, savepoint: str | None = None, rules: Path = CATALOGUE) -> str:
+        """The detection job (and the archive job, unless it runs)."""
         self.job_id = job.submit(self.settings, rules=rules, savepoint=savepoint)
+        if job.active_job(self.settings, "archive") is None:
+            self.archive_id = job.submit(self.settings, kind="archive")
+            job.wait_running(self.settings, self.archive_id, timeout=180)
         job.wait_running(self.settings, self.job_id, timeout=180)
         return self.job_id
 
@@ -183,6 +188,7 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
             "topic_transactions": f"it-tx-{suffix}",
             "topic_alerts": f"it-alerts-{suffix}",
             "topic_dlq": f"it-dlq-{suffix}",
+            "topic_valid": f"it-valid-{suffix}",
             "detection_job_name": f"it-detection-{suffix}",
             "detection_group_id": f"it-detection-{suffix}",
             "detection_parallelism": 1,
@@ -195,7 +201,12 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
     _create_topics(
         admin,
         run_settings,
-        [run_settings.topic_transactions, run_settings.topic_alerts, run_settings.topic_dlq],
+        [
+            run_settings.topic_transactions,
+            run_settings.topic_alerts,
+            run_settings.topic_dlq,
+            run_settings.topic_valid,
+        ],
     )
     producer = Producer(
         {**run_settings.kafka_client_config(), "acks": "all", "enable.idempotence": True}
@@ -204,10 +215,11 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
     try:
         yield the_run
     finally:
-        active = job.active_job(run_settings)
-        if active is not None:
-            job.cancel(run_settings, active.job_id)
-            job.wait_terminal(run_settings, active.job_id)
+        for kind in job.KINDS:
+            active = job.active_job(run_settings, kind)
+            if active is not None:
+                job.cancel(run_settings, active.job_id)
+                job.wait_terminal(run_settings, active.job_id)
         # The archive may be a shared one: remove exactly what this run wrote.
         ids = list(the_run.tx.sent)
         the_run.query("DELETE FROM alerts WHERE transaction_id = ANY(%s) RETURNING 1", ids)
@@ -220,6 +232,7 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
             run_settings.topic_transactions,
             run_settings.topic_alerts,
             run_settings.topic_dlq,
+            run_settings.topic_valid,
         ]
         for future in admin.delete_topics(names).values():
             future.result()

@@ -36,6 +36,7 @@ def parity_settings(settings: Settings, admin: AdminClient) -> Iterator[Settings
             "topic_transactions": f"it-parity-tx-{suffix}",
             "topic_alerts": f"it-parity-alerts-{suffix}",
             "topic_dlq": f"it-parity-dlq-{suffix}",
+            "topic_valid": f"it-parity-valid-{suffix}",
             "detection_job_name": f"it-parity-{suffix}",
             "detection_group_id": f"it-parity-{suffix}",
             "detection_parallelism": 1,
@@ -43,13 +44,14 @@ def parity_settings(settings: Settings, admin: AdminClient) -> Iterator[Settings
             "jvm_dir": settings.jvm_home,
         }
     )
-    names = [run.topic_transactions, run.topic_alerts, run.topic_dlq]
+    names = [run.topic_transactions, run.topic_alerts, run.topic_dlq, run.topic_valid]
     _create_topics(admin, run, names)
     yield run
-    active = job.active_job(run)
-    if active is not None:
-        job.cancel(run, active.job_id)
-        job.wait_terminal(run, active.job_id)
+    for kind in job.KINDS:
+        active = job.active_job(run, kind)
+        if active is not None:
+            job.cancel(run, active.job_id)
+            job.wait_terminal(run, active.job_id)
     for future in admin.delete_topics(names).values():
         future.result()
 
@@ -87,7 +89,9 @@ def test_job_and_backtest_raise_the_same_alert_ids(
     assert result.alerts == len(expected) > 10  # the stream does make rules fire
 
     job_id = job.submit(parity_settings)
+    archive_id = job.submit(parity_settings, kind="archive")
     job.wait_running(parity_settings, job_id, timeout=180)
+    job.wait_running(parity_settings, archive_id, timeout=180)
     sink = KafkaSink(parity_settings, parity_settings.topic_transactions)
     report = replay(sink, stream, rate=None)
     assert report.complete

@@ -42,6 +42,8 @@ def all_sql(settings: Settings) -> str:
             pipeline.source_ddl(settings),
             *pipeline.sink_ddl(settings),
             *pipeline.inserts(settings, "v", "r", "a"),
+            *pipeline.archive_ddl(settings),
+            *pipeline.archive_inserts(),
         ]
     )
 
@@ -62,38 +64,56 @@ def test_source_reads_raw_records_from_committed_offsets() -> None:
     assert "WATERMARK" not in source.upper()
 
 
-def test_sinks_are_upserts_and_at_least_once() -> None:
-    statements = pipeline.sink_ddl(_settings())
-    assert len(statements) == 5
+def test_detection_sinks_are_kafka_only_and_at_least_once() -> None:
+    """Nothing in the detection job writes to PostgreSQL: a database outage
+    cannot fail it."""
+    statements = pipeline.sink_ddl(_settings(topic_valid="valid-out"))
+    assert len(statements) == 3
     text = "\n".join(statements)
-    for table in ("transactions_pg", "alerts_pg", "rejected_pg", "alerts_kafka", "dlq_kafka"):
+    for table in ("alerts_kafka", "dlq_kafka", "valid_kafka"):
         assert f"CREATE TEMPORARY TABLE {table} (" in text
+    assert "jdbc" not in text and PASSWORD not in text
+    assert text.count("'sink.delivery-guarantee' = 'at-least-once'") == 3
+    assert "'topic' = 'alerts-out'" in text and "'topic' = 'dlq-out'" in text
+    assert "'topic' = 'valid-out'" in text and "'key.fields' = 'transaction_id'" in text
+    for default in ("fraud-alerts", "transactions-dlq", "transactions-valid", ":9092"):
+        assert default not in text
+
+
+def test_archive_reads_the_detection_topics_into_upserts() -> None:
+    settings = _settings(topic_valid="valid-out", detection_group_id="grp-2")
+    text = "\n".join(pipeline.archive_ddl(settings))
+    for table in ("valid_src", "dlq_src", "alerts_src"):
+        assert f"CREATE TEMPORARY TABLE {table} (" in text
+    for topic in ("valid-out", "dlq-out", "alerts-out"):
+        assert f"'topic' = '{topic}'" in text
+    # Its own consumer group: it catches up on its own after an outage.
+    assert text.count("'properties.group.id' = 'grp-2-archive'") == 3
+    assert text.count("'scan.startup.mode' = 'group-offsets'") == 3
     assert "PRIMARY KEY (transaction_id) NOT ENFORCED" in text
     assert "PRIMARY KEY (alert_id) NOT ENFORCED" in text
     assert "PRIMARY KEY (source_topic, source_partition, source_offset) NOT ENFORCED" in text
-    assert text.count("'sink.delivery-guarantee' = 'at-least-once'") == 2
-    assert "'topic' = 'alerts-out'" in text and "'topic' = 'dlq-out'" in text
     assert "jdbc:postgresql://127.0.0.1:15432/fraudstream?stringtype=unspecified" in text
     # Episodes update the alert row in place: hits and the last transaction.
     assert "hits INT, last_transaction_id STRING" in text
-    for default in ("fraud-alerts", "transactions-dlq", ":9092", ":5432"):
-        assert default not in text
+    inserts = pipeline.archive_inserts()
+    assert [s.split()[2] for s in inserts] == ["transactions_pg", "rejected_pg", "alerts_pg"]
+    # PostgreSQL text cannot hold NUL: the alert's free text is cleaned.
+    assert "REPLACE(merchant, CHR(0), '')" in inserts[2]
+    assert "hits, last_transaction_id FROM alerts_src" in inserts[2]
 
 
 def test_inserts_feed_every_sink_from_the_operator_views() -> None:
     inserts = pipeline.inserts(_settings(), "tx_valid", "tx_rejected", "alerts_out")
     targets = [s.split()[2] for s in inserts]
-    assert targets == ["transactions_pg", "rejected_pg", "dlq_kafka", "alerts_pg", "alerts_kafka"]
+    assert targets == ["valid_kafka", "dlq_kafka", "alerts_kafka"]
     assert inserts[0].endswith("FROM tx_valid")
-    assert all(s.endswith("FROM tx_rejected") for s in inserts[1:3])
-    assert inserts[3].endswith("FROM alerts_out")
-    assert inserts[4] == "INSERT INTO alerts_kafka SELECT alert_id, json FROM alerts_out"
-    assert "hits, last_transaction_id FROM alerts_out" in inserts[3]
-    # PostgreSQL text cannot hold NUL: free text is cleaned on the way in.
+    assert inserts[1].endswith("FROM tx_rejected")
+    assert inserts[2] == "INSERT INTO alerts_kafka SELECT alert_id, json FROM alerts_out"
+    # PostgreSQL text cannot hold NUL: free text is cleaned before it travels.
     assert "REPLACE(merchant, CHR(0), '')" in inserts[0]
-    assert "REPLACE(merchant, CHR(0), '')" in inserts[3]
-    # The source topic is a literal in the rejected rows and the DLQ JSON.
-    assert "'tx-in'" in inserts[1] and "KEY 'source_topic' VALUE 'tx-in'" in inserts[2]
+    # The source topic is a literal in the DLQ JSON.
+    assert "KEY 'source_topic' VALUE 'tx-in'" in inserts[1]
 
 
 def test_sql_never_holds_the_card_number_or_token_key() -> None:
@@ -104,15 +124,16 @@ def test_sql_never_holds_the_card_number_or_token_key() -> None:
 
 def test_db_password_only_in_the_jdbc_sinks() -> None:
     # The JDBC connector takes its password as a table option; nothing else
-    # in the job's SQL may carry it.
+    # in the jobs' SQL may carry it.
     settings = _settings()
-    statements = pipeline.sink_ddl(settings)
+    statements = pipeline.archive_ddl(settings)
     with_password = [s for s in statements if PASSWORD in s]
     assert len(with_password) == 3
     assert all("'connector' = 'jdbc'" in s for s in with_password)
     assert all(s.count(PASSWORD) == 1 for s in with_password)
     assert f"'password' = '{PASSWORD}'" in with_password[0]
     assert PASSWORD not in pipeline.source_ddl(settings)
+    assert not any(PASSWORD in s for s in pipeline.sink_ddl(settings))
     assert not any(PASSWORD in s for s in pipeline.inserts(settings, "v", "r", "a"))
 
 
@@ -180,6 +201,19 @@ def test_job_config() -> None:
     assert pipeline.job_config(_settings(detection_parallelism=1))["parallelism.default"] == "1"
 
 
+def test_archive_job_config() -> None:
+    config = pipeline.job_config(
+        _settings(detection_job_name="det-x", archive_parallelism=2), pipeline.ARCHIVE
+    )
+    assert config["pipeline.name"] == "det-x-archive"
+    assert config["parallelism.default"] == "2"
+    assert config["state.backend.type"] == "hashmap"  # only Kafka offsets
+    assert not any(key.startswith("python.") for key in config)
+    named = _settings(archive_job_name="arch", archive_group_id="g")
+    assert pipeline.job_config(named, pipeline.ARCHIVE)["pipeline.name"] == "arch"
+    assert "'properties.group.id' = 'g'" in pipeline.archive_ddl(named)[0]
+
+
 def test_python_path_finds_this_package() -> None:
     entries = pipeline.python_path().split(":")
     assert len(entries) == 2
@@ -214,6 +248,25 @@ def test_build_declares_the_job(packs: tuple[str, ...], user_operator: bool) -> 
     assert not any("_stream_key_by_map_operator" in n for n in nodes) or user_operator
     # The token key reaches the validating operator only, never the plan's text.
     assert TOKEN_KEY not in plan
+    # Keyed by transaction id in the JVM (for de-duplication), then by card.
+    assert sum("JSON_VALUE" in n for n in nodes) >= 1
+
+
+def test_build_archive_declares_a_sql_only_job() -> None:
+    pytest.importorskip("pyflink")
+    from fraudstream.platform import flinkclient, jvm
+
+    jars = Path(__file__).resolve().parents[3] / ".fraudstream" / "jvm"
+    settings = _settings(jvm_dir=jars)
+    if not jvm.connector_jars(settings.jvm_home):
+        pytest.skip("connector jars not fetched: run `make jvm`")
+    config = pipeline.job_config(settings, pipeline.ARCHIVE)
+    env, t_env = flinkclient.stream_env(settings, remote=False, config=config)
+    pipeline.build_archive(settings, t_env).attach_as_datastream()
+    plan = env.get_execution_plan()
+    nodes = [n["contents"] for n in json.loads(plan)["nodes"]]
+    assert sum("Sink" in n for n in nodes) >= 3
+    assert not any("validate" in n or "rules" in n for n in nodes)
 
 
 def test_build_rejects_a_bad_catalogue_before_touching_flink() -> None:
@@ -234,6 +287,14 @@ def test_savepoint_is_remembered_per_job_name(tmp_path: Path) -> None:
     job.remember_savepoint(settings, "file:/sp/savepoint-1")
     assert job.latest_savepoint(settings) == "file:/sp/savepoint-1"
     assert job.latest_savepoint(_settings(home=tmp_path)) is None
+    # The archive job's savepoint is its own.
+    assert job.latest_savepoint(settings, "archive") is None
+    job.remember_savepoint(settings, "file:/sp/savepoint-2", "archive")
+    assert job.latest_savepoint(settings, "archive") == "file:/sp/savepoint-2"
+    assert job.latest_savepoint(settings) == "file:/sp/savepoint-1"
+    assert job.state_file(settings, "archive").name == "det-y-archive.savepoint"
+    with pytest.raises(ValueError, match="no job kind"):
+        job.job_name(settings, "other")
 
 
 def test_a_refused_restore_names_the_operator_and_the_flag(
