@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "fraudstream.platform.cli",
     "fraudstream.simulator.cli",
     "fraudstream.detection.cli",
+    "fraudstream.archive.cli",
     "fraudstream.detection.backtest_cli",
     "fraudstream.dashboard.cli",
     "fraudstream.bench.cli",

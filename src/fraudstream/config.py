@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     topic_valid: str = Field(
         default="transactions-valid",
         description="Validated, de-duplicated transactions (no card number): the detection "
-        "job writes them, the archive job stores them.",
+        "job writes them, the archive writer stores them.",
     )
     topic_partitions: int = 3
     topic_replication: int = 3
@@ -80,8 +80,7 @@ class Settings(BaseSettings):
     )
     flink_rest_port: int = 8081
     flink_jobmanager_rpc_port: int = 6123
-    # 3 for the detection job (flink_parallelism) + 1 for the archive job.
-    flink_taskmanager_slots: int = 4
+    flink_taskmanager_slots: int = 3
     flink_parallelism: int = 3
     flink_jobmanager_memory: str = "1024m"
     flink_taskmanager_memory: str = "2048m"
@@ -121,24 +120,11 @@ class Settings(BaseSettings):
         description="How long a transaction id is remembered: a repeat within this window is "
         "dropped (same content) or rejected as duplicate_transaction_id (other content).",
     )
-    archive_job_name: str | None = Field(
-        default=None,
-        description="Flink job name of the archive job; default <detection_job_name>-archive.",
-    )
-    archive_parallelism: int = Field(
-        default=1,
-        gt=0,
-        description="Parallelism of the archive job (Kafka -> PostgreSQL, no Python); one "
-        "subtask reads every partition.",
-    )
     archive_group_id: str | None = Field(
         default=None,
-        description="Consumer group of the archive job; default <detection_group_id>-archive.",
+        description="Consumer group of the archive writer (`fraudstream archive`); "
+        "default <detection_group_id>-archive.",
     )
-
-    @property
-    def archive_job(self) -> str:
-        return self.archive_job_name or f"{self.detection_job_name}-archive"
 
     @property
     def archive_group(self) -> str:

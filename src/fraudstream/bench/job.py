@@ -2,8 +2,7 @@
 
 The bench drives the detection area's own entry point with the run's
 settings (its topics), and talks to the Flink REST API only to follow and
-cancel the jobs it started: a detection job, and the archive job that stores
-its output in PostgreSQL.
+cancel the job it started.
 """
 
 from __future__ import annotations
@@ -34,11 +33,6 @@ class JobHandle:
     job_id: str
     name: str
     alerts_topic: str
-    archive_job_id: str | None = None
-    """the archive job that stores this detection job's output (None: none runs)"""
-
-    def job_ids(self) -> list[str]:
-        return [self.job_id, *([self.archive_job_id] if self.archive_job_id else [])]
 
 
 def root_cause(exc: BaseException) -> str:
@@ -49,19 +43,17 @@ def root_cause(exc: BaseException) -> str:
     return text.removeprefix("Caused by: ")[:500]
 
 
-def fitting_parallelism(settings: Settings, jobs: int, archives: int = 1) -> int:
-    """The job parallelism that lets ``jobs`` bench detection jobs (and
-    ``archives`` archive jobs) start in the free task slots.
+def fitting_parallelism(settings: Settings, jobs: int) -> int:
+    """The job parallelism that lets ``jobs`` bench jobs start in the free task slots.
 
-    The live jobs may hold slots of the same cluster; the bench runs next to
-    them with a lower parallelism rather than waiting for slots forever.
+    The live detection job may hold slots of the same cluster; the bench runs
+    next to it with a lower parallelism rather than waiting for slots forever.
     """
     wanted = getattr(settings, "detection_parallelism", None) or settings.flink_parallelism
     try:
         response = requests.get(f"{settings.flink_rest}/overview", timeout=5)
         response.raise_for_status()
         free = int(response.json().get("slots-available", 0))
-        free -= archives * int(getattr(settings, "archive_parallelism", 1))
     except (requests.RequestException, ValueError) as exc:
         raise JobUnavailable(f"Flink REST at {settings.flink_rest} not reachable: {exc}") from exc
     fitting = min(wanted, free // jobs)
@@ -100,7 +92,6 @@ def submit(
     pack: str | None = None,
     rules: Path | None = None,
     wait: bool = True,
-    archive: bool = True,
 ) -> JobHandle:
     """Submit a detection job on ``settings``' topics and (``wait``) until it runs.
 
@@ -108,8 +99,7 @@ def submit(
     it is, like ``job submit --rules``; a pack name runs only that pack's
     rules, through a catalogue file handed to the job the same way. Each
     instance gets its own job name and consumer group, so several can read
-    one topic side by side. With ``archive`` an archive job stores the
-    instance's output in PostgreSQL (as the live system does).
+    one topic side by side.
     """
     try:
         from fraudstream.detection import job as detection
@@ -130,31 +120,28 @@ def submit(
         level = root.level
         try:
             job_id = detection.submit(job_settings, rules=rules)
-            archive_id = detection.submit(job_settings, kind="archive") if archive else None
         except Exception as exc:
             raise JobUnavailable(f"job submission failed: {root_cause(exc)}") from exc
         finally:
             # Importing the PyFlink client (Beam) lowers the root logger to
             # WARNING, which would hide the bench's progress lines.
             root.setLevel(level)
-    handle = JobHandle(job_id, name, settings.topic_alerts, archive_id)
+    handle = JobHandle(job_id, name, settings.topic_alerts)
     if wait:
         wait_running(settings, handle)
     return handle
 
 
-def state(settings: Settings, handle: JobHandle, job_id: str | None = None) -> str:
-    response = requests.get(f"{settings.flink_rest}/jobs/{job_id or handle.job_id}", timeout=5)
+def state(settings: Settings, handle: JobHandle) -> str:
+    response = requests.get(f"{settings.flink_rest}/jobs/{handle.job_id}", timeout=5)
     response.raise_for_status()
     return str(response.json().get("state"))
 
 
-def last_failure(settings: Settings, handle: JobHandle, job_id: str | None = None) -> str | None:
+def last_failure(settings: Settings, handle: JobHandle) -> str | None:
     """The job's most recent failure as one line, from its exception history."""
     try:
-        response = requests.get(
-            f"{settings.flink_rest}/jobs/{job_id or handle.job_id}/exceptions", timeout=5
-        )
+        response = requests.get(f"{settings.flink_rest}/jobs/{handle.job_id}/exceptions", timeout=5)
         response.raise_for_status()
     except requests.RequestException:
         return None
@@ -166,53 +153,42 @@ def last_failure(settings: Settings, handle: JobHandle, job_id: str | None = Non
 
 
 def wait_running(settings: Settings, handle: JobHandle, timeout: float = RUNNING_TIMEOUT) -> None:
-    """Until every task of its jobs runs; a job that fails or restarts instead is
-    reported at once."""
+    """Until every task runs; a job that fails or restarts instead is reported at once."""
     deadline = time.monotonic() + timeout
-    for job_id in handle.job_ids():
-        _wait_one(settings, handle, job_id, deadline)
-    log.info("job %s running as %s", handle.name, " + ".join(handle.job_ids()))
-
-
-def _wait_one(settings: Settings, handle: JobHandle, job_id: str, deadline: float) -> None:
     while time.monotonic() < deadline:
-        response = requests.get(f"{settings.flink_rest}/jobs/{job_id}", timeout=5)
+        response = requests.get(f"{settings.flink_rest}/jobs/{handle.job_id}", timeout=5)
         response.raise_for_status()
         detail = response.json()
         current = str(detail.get("state"))
         if current == "RUNNING" and all(
             v.get("status") == "RUNNING" for v in detail.get("vertices", [])
         ):
+            log.info("job %s running as %s", handle.name, handle.job_id)
             return
         if current in ("FAILED", "FAILING", "RESTARTING", "CANCELED", "FINISHED"):
-            failure = last_failure(settings, handle, job_id) or "no exception recorded"
-            raise JobUnavailable(f"job {detail.get('name', handle.name)} is {current}: {failure}")
+            failure = last_failure(settings, handle) or "no exception recorded"
+            raise JobUnavailable(f"job {handle.name} is {current}: {failure}")
         time.sleep(0.5)
-    raise JobUnavailable(f"job {handle.name} not running after {RUNNING_TIMEOUT:.0f}s")
+    raise JobUnavailable(f"job {handle.name} not running after {timeout:.0f}s")
 
 
 def cancel(settings: Settings, handle: JobHandle, *, timeout: float = 30.0) -> None:
-    """Cancel the jobs and wait (bounded) until they have ended, so that no sink
+    """Cancel the job and wait (bounded) until it has ended, so that no sink
     writes after the caller removes the run's rows."""
-    for job_id in handle.job_ids():
-        _cancel_one(settings, handle, job_id, timeout)
-
-
-def _cancel_one(settings: Settings, handle: JobHandle, job_id: str, timeout: float) -> None:
     try:
         requests.patch(
-            f"{settings.flink_rest}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10
+            f"{settings.flink_rest}/jobs/{handle.job_id}", params={"mode": "cancel"}, timeout=10
         ).raise_for_status()
     except requests.RequestException as exc:
-        log.warning("could not cancel job %s: %s", job_id, exc)
+        log.warning("could not cancel job %s: %s", handle.job_id, exc)
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if state(settings, handle, job_id) in ("CANCELED", "FAILED", "FINISHED"):
-                log.info("cancelled job %s (%s)", handle.name, job_id)
+            if state(settings, handle) in ("CANCELED", "FAILED", "FINISHED"):
+                log.info("cancelled job %s (%s)", handle.name, handle.job_id)
                 return
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    log.warning("job %s still not ended %.0fs after cancel", job_id, timeout)
+    log.warning("job %s still not ended %.0fs after cancel", handle.job_id, timeout)

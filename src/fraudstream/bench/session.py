@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fraudstream.archive.writer import Background
 from fraudstream.bench import job as jobs
 from fraudstream.bench.probes import Archive
 from fraudstream.config import Settings
@@ -39,6 +40,7 @@ class Pipeline:
     job_start_seconds: float | None = None  # from submission to every task running
     baseline_missing: str | None = None  # why the baseline job does not run, when asked for
     bank_ids: list[str] = field(default_factory=list)  # more bank ids whose rows to remove
+    archiver: Background | None = None  # stores the job's topics in PostgreSQL
 
     def job_info(self) -> dict[str, Any]:
         return {
@@ -100,7 +102,6 @@ def _submit_baseline(pipe: Pipeline, pack: str) -> None:
             pack=pack,
             rules=pipe.rules,
             wait=False,
-            archive=False,
         )
     except jobs.JobUnavailable as exc:
         pipe.baseline_missing = str(exc)
@@ -133,6 +134,9 @@ def pipeline(
     create_topics(settings)
     log.info("bench topics %s-* created", f"bench-{run_id}")
     try:
+        # Its own consumer group: never shares the live archive writer's.
+        group = {"archive_group_id": f"bench-{run_id}-archive"}
+        pipe.archiver = Background(settings.model_copy(update=group)).start()
         if submit_job:
             started = time.monotonic()
             try:
@@ -167,6 +171,8 @@ def pipeline(
         for handle in [pipe.job, *pipe.extra_jobs.values()]:
             if handle is not None:
                 jobs.cancel(settings, handle)
+        if pipe.archiver is not None:
+            pipe.archiver.stop()
         if not keep:
             names = [
                 settings.topic_transactions,

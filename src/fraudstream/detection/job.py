@@ -1,12 +1,9 @@
-"""The lifecycle of the two jobs on the Flink session cluster: submit, status, stop, cancel.
+"""The detection job's lifecycle on the Flink session cluster: submit, status, stop, cancel.
 
-``kind`` is ``pipeline.DETECTION`` (validation, rules, alerts) or
-``pipeline.ARCHIVE`` (the detection job's topics into PostgreSQL); each has
-its own name, consumer group, savepoints and retained checkpoints.
-Submission builds the graph of ``pipeline.build`` (``build_archive``) in a
-PyFlink client and hands it to the cluster; the rest talks to the cluster's
-REST API. The last savepoint taken by ``stop`` is remembered per job under
-the runtime folder, so ``submit --from-savepoint latest`` resumes from it.
+Submission builds the graph of ``pipeline.build`` in a PyFlink client and
+hands it to the cluster; the rest talks to the cluster's REST API. The
+last savepoint taken by ``stop`` is remembered under the runtime folder, so
+``submit --from-savepoint latest`` resumes from it.
 """
 
 from __future__ import annotations
@@ -67,43 +64,30 @@ def jobs(settings: Settings) -> list[JobInfo]:
     return sorted(found, key=lambda j: j.start_time_ms, reverse=True)
 
 
-KINDS: Final = pipeline.KINDS
-
-
-def job_name(settings: Settings, kind: str = pipeline.DETECTION) -> str:
-    """The Flink job name of the detection or the archive job."""
-    if kind == pipeline.ARCHIVE:
-        return settings.archive_job
-    if kind != pipeline.DETECTION:
-        raise ValueError(f"no job kind {kind!r} (kinds: {', '.join(KINDS)})")
-    return settings.detection_job_name
-
-
-def active_job(settings: Settings, kind: str = pipeline.DETECTION) -> JobInfo | None:
-    """The running (or starting/restarting) job of this kind, found by its name."""
-    name = job_name(settings, kind)
+def active_job(settings: Settings) -> JobInfo | None:
+    """The running (or starting/restarting) job named ``settings.detection_job_name``."""
     for job in jobs(settings):
-        if job.name == name and job.state in ACTIVE_STATES:
+        if job.name == settings.detection_job_name and job.state in ACTIVE_STATES:
             return job
     return None
 
 
-def state_file(settings: Settings, kind: str = pipeline.DETECTION) -> Path:
-    return settings.home / "detection" / f"{job_name(settings, kind)}.savepoint"
+def state_file(settings: Settings) -> Path:
+    return settings.home / "detection" / f"{settings.detection_job_name}.savepoint"
 
 
-def remember_savepoint(settings: Settings, location: str, kind: str = pipeline.DETECTION) -> None:
-    path = state_file(settings, kind)
+def remember_savepoint(settings: Settings, location: str) -> None:
+    path = state_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(location + "\n")
 
 
-def _jobs_file(settings: Settings, kind: str = pipeline.DETECTION) -> Path:
-    return settings.home / "detection" / f"{job_name(settings, kind)}.job-id"
+def _jobs_file(settings: Settings) -> Path:
+    return settings.home / "detection" / f"{settings.detection_job_name}.job-id"
 
 
-def remember_job(settings: Settings, job_id: str, kind: str = pipeline.DETECTION) -> None:
-    path = _jobs_file(settings, kind)
+def remember_job(settings: Settings, job_id: str) -> None:
+    path = _jobs_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(job_id + "\n")
 
@@ -114,18 +98,17 @@ class ResumePoint:
     kind: str  # "savepoint" or "checkpoint"
 
 
-def resume_point(settings: Settings, kind: str = pipeline.DETECTION) -> ResumePoint | None:
+def resume_point(settings: Settings) -> ResumePoint | None:
     """Where a plain ``job submit`` resumes: the newer of the savepoint the last
     ``job stop`` took and the newest checkpoint the last submitted job
     retained (local cluster only: its checkpoint folder is ours to read)."""
     found: list[tuple[float, ResumePoint]] = []
-    savepoint = latest_savepoint(settings, kind)
+    savepoint = latest_savepoint(settings)
     if savepoint is not None:
-        mtime = state_file(settings, kind).stat().st_mtime
-        found.append((mtime, ResumePoint(savepoint, "savepoint")))
+        found.append((state_file(settings).stat().st_mtime, ResumePoint(savepoint, "savepoint")))
     if settings.flink_local:
         try:
-            job_id = _jobs_file(settings, kind).read_text().strip()
+            job_id = _jobs_file(settings).read_text().strip()
         except FileNotFoundError:
             job_id = ""
         if job_id:
@@ -141,9 +124,9 @@ def resume_point(settings: Settings, kind: str = pipeline.DETECTION) -> ResumePo
     return max(found, key=lambda item: item[0])[1] if found else None
 
 
-def latest_savepoint(settings: Settings, kind: str = pipeline.DETECTION) -> str | None:
+def latest_savepoint(settings: Settings) -> str | None:
     try:
-        text = state_file(settings, kind).read_text().strip()
+        text = state_file(settings).read_text().strip()
     except FileNotFoundError:
         return None
     return text or None
@@ -155,36 +138,30 @@ def submit(
     rules: Path | None = None,
     savepoint: str | None = None,
     allow_dropped_state: bool = False,
-    kind: str = pipeline.DETECTION,
 ) -> str:
-    """Plan the job of ``kind`` (the detection job runs the catalogue at
-    ``rules``) and submit it; return the job id.
+    """Plan the job for the catalogue at ``rules`` and submit it; return the job id.
 
     From a savepoint, Flink refuses state it cannot map to an operator of the
     new job (the job then fails with the operator named, see ``wait_running``)
     unless ``allow_dropped_state``.
     """
-    name = job_name(settings, kind)
-    catalogue = load_catalogue(rules) if kind == pipeline.DETECTION else None
-    config = pipeline.job_config(settings, kind)
+    catalogue = load_catalogue(rules)
+    config = pipeline.job_config(settings)
     if savepoint is not None:
         config["execution.state-recovery.path"] = savepoint
         if allow_dropped_state:
             config["execution.state-recovery.ignore-unclaimed-state"] = "true"
     env, t_env = flinkclient.stream_env(settings, config=config)
-    if catalogue is not None:
-        statements = pipeline.build(settings, catalogue, t_env)
-    else:
-        statements = pipeline.build_archive(settings, t_env)
+    statements = pipeline.build(settings, catalogue, t_env)
     statements.attach_as_datastream()
-    client = env.execute_async(name)
+    client = env.execute_async(settings.detection_job_name)
     job_id = str(client.get_job_id())
-    remember_job(settings, job_id, kind)
+    remember_job(settings, job_id)
     log.info(
-        "submitted %s as job %s (%s%s)",
-        name,
+        "submitted %s as job %s (%d rules%s)",
+        settings.detection_job_name,
         job_id,
-        f"{len(catalogue.enabled())} rules" if catalogue is not None else "archive",
+        len(catalogue.enabled()),
         f", from {savepoint}" if savepoint else "",
     )
     return job_id
@@ -239,10 +216,8 @@ def _poll(check: Any, timeout: float, what: str) -> None:
     raise JobError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def stop_with_savepoint(
-    settings: Settings, job_id: str, *, timeout: float = 180.0, kind: str = pipeline.DETECTION
-) -> str:
-    """Stop the job (of ``kind``) with a savepoint; remember and return its location."""
+def stop_with_savepoint(settings: Settings, job_id: str, *, timeout: float = 180.0) -> str:
+    """Stop the job with a savepoint; remember and return its location."""
     body: dict[str, Any] = {"drain": False, "formatType": "CANONICAL"}
     if settings.flink_local:
         body["targetDirectory"] = flink.savepoint_dir(settings).as_uri()
@@ -261,7 +236,7 @@ def stop_with_savepoint(
                 cause = operation["failure-cause"].get("stack-trace", "")
                 raise JobError(f"savepoint of job {job_id} failed: {cause[:2000]}")
             location = str(operation["location"])
-            remember_savepoint(settings, location, kind)
+            remember_savepoint(settings, location)
             return location
         time.sleep(0.5)
     raise JobError(f"savepoint of job {job_id} not complete after {timeout:.0f}s")

@@ -1,23 +1,17 @@
-"""Two Flink jobs on the session cluster: detection and archive.
+"""The detection job: a Kafka source, the Python operators and three Kafka sinks.
 
-    detection job
     transactions ─ by transaction id ─ Validate ─┬─ first ─┬─ transactions-valid (Kafka)
      (Kafka, raw)    (JVM, from the JSON)         │         └─ by card ─ CardRules ─┬─ fraud-alerts
                                                   │         └─ by user ─ UserRules ─┘
                                                   │              (only with user rules)
                                                   └─ rejected ─ transactions-dlq (Kafka)
-    archive job (SQL only, no Python)
-    transactions-valid ─ PostgreSQL transactions   (upsert)
-    transactions-dlq   ─ PostgreSQL rejected_records (upsert)
-    fraud-alerts       ─ PostgreSQL alerts         (upsert)
 
-One failing sink fails its whole job, so nothing that writes to PostgreSQL
-is in the detection job: a database outage stops only the archive job, which
-catches up from its Kafka offsets when the database is back. Each record is
-parsed, validated and de-duplicated once, in ``Validate``; the archive stores
-that one verdict (it reads the detection job's output topics), so the two
-can never disagree. Rules run in one keyed operator per scope (card, user)
-on each transaction as it arrives: no operator waits for a watermark.
+Nothing in the job writes to PostgreSQL: ``fraudstream archive``
+(``archive/writer.py``) stores the three topics there, in its own process, so
+a database outage cannot stop detection. Each record is parsed, validated and
+de-duplicated once, in ``Validate``; the archive stores that one verdict.
+Rules run in one keyed operator per scope (card, user) on each transaction
+as it arrives: no operator waits for a watermark.
 
 The graph's shape does not depend on the catalogue (it travels inside the
 rule operators), so a catalogue change restores every operator's state.
@@ -29,16 +23,12 @@ import sys
 import sysconfig
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fraudstream.config import Settings
 from fraudstream.detection.engine.tx import FIELDS
 from fraudstream.detection.rules import Catalogue
 
 SOURCE: Final = "tx_source"
-DETECTION: Final = "detection"
-ARCHIVE: Final = "archive"
-KINDS: Final = (DETECTION, ARCHIVE)
 ISO_UTC: Final = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
 VALIDATE_UID: Final = "validate"
 CARD_RULES_UID: Final = "card-profiles"
@@ -76,25 +66,6 @@ def kafka_properties(settings: Settings) -> dict[str, str]:
     return props
 
 
-def jdbc_connection(settings: Settings) -> dict[str, str]:
-    """JDBC url, user and password from the libpq DSN."""
-    parts = urlsplit(settings.dsn)
-    host = parts.hostname or settings.host
-    port = parts.port or 5432
-    query = dict(parse_qsl(parts.query))
-    # Timestamps travel as ISO-8601 text (the connector has no TIMESTAMP_LTZ
-    # type); untyped strings let PostgreSQL cast them to timestamptz.
-    query.setdefault("stringtype", "unspecified")
-    url = f"jdbc:postgresql://{host}:{port}{parts.path or '/'}"
-    url += "?" + urlencode(query)
-    options = {"url": url}
-    if parts.username:
-        options["username"] = parts.username
-    if parts.password:
-        options["password"] = parts.password
-    return options
-
-
 def kafka_sink_ddl(name: str, topic: str, settings: Settings) -> str:
     """A Kafka sink of (k, v) text: the JSON is built in SQL, so the shape is ours."""
     options = {
@@ -114,25 +85,6 @@ def kafka_sink_ddl(name: str, topic: str, settings: Settings) -> str:
     }
     return f"""
 CREATE TEMPORARY TABLE {name} (k STRING, v STRING) WITH (
-  {_with(options)}
-)"""
-
-
-def jdbc_sink_ddl(name: str, table: str, columns: str, key: str, settings: Settings) -> str:
-    """An upsert sink into PostgreSQL (INSERT ... ON CONFLICT DO UPDATE on ``key``)."""
-    options = {
-        "connector": "jdbc",
-        **jdbc_connection(settings),
-        "table-name": table,
-        "sink.buffer-flush.max-rows": "500",
-        "sink.buffer-flush.interval": "200 ms",
-        "sink.max-retries": "5",
-    }
-    return f"""
-CREATE TEMPORARY TABLE {name} (
-  {columns},
-  PRIMARY KEY ({key}) NOT ENFORCED
-) WITH (
   {_with(options)}
 )"""
 
@@ -185,18 +137,6 @@ TX_COLUMNS: Final = (
     "merchant STRING, country STRING, event_time STRING, "
     "merchant_category STRING, channel STRING, ingested_at STRING, quality_flags STRING"
 )
-ALERT_COLUMNS: Final = (
-    "alert_id STRING, rule_id STRING, rule_type STRING, severity STRING, score DOUBLE, "
-    "reason STRING, transaction_id STRING, card_masked STRING, card_token STRING, "
-    "bank_id STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
-    "merchant STRING, country STRING, payment_system STRING, "
-    "event_time STRING, detected_at STRING, evidence STRING, hits INT, "
-    "last_transaction_id STRING"
-)
-REJECTED_COLUMNS: Final = (
-    "source_topic STRING, source_partition INT, source_offset BIGINT, reason STRING, "
-    "detail STRING, raw_payload STRING, received_at STRING"
-)
 
 
 def valid_sink_ddl(settings: Settings) -> str:
@@ -229,61 +169,6 @@ def sink_ddl(settings: Settings) -> list[str]:
         kafka_sink_ddl("dlq_kafka", settings.topic_dlq, settings),
         valid_sink_ddl(settings),
     ]
-
-
-def _json_source_ddl(name: str, topic: str, columns: str, settings: Settings) -> str:
-    options = {
-        "connector": "kafka",
-        "topic": topic,
-        **kafka_properties(settings),
-        "properties.group.id": settings.archive_group,
-        "scan.startup.mode": "group-offsets",
-        "properties.auto.offset.reset": "earliest",
-        "properties.isolation.level": "read_committed",
-        "scan.topic-partition-discovery.interval": "60 s",
-        "format": "json",
-    }
-    return f"""
-CREATE TEMPORARY TABLE {name} (
-  {columns}
-) WITH (
-  {_with(options)}
-)"""
-
-
-def archive_ddl(settings: Settings) -> list[str]:
-    """The archive job's three Kafka sources and three PostgreSQL upsert sinks."""
-    return [
-        _json_source_ddl("valid_src", settings.topic_valid, TX_COLUMNS, settings),
-        _json_source_ddl("dlq_src", settings.topic_dlq, REJECTED_COLUMNS, settings),
-        # evidence is a JSON array on the topic; a STRING column reads it as its JSON text.
-        _json_source_ddl("alerts_src", settings.topic_alerts, ALERT_COLUMNS, settings),
-        jdbc_sink_ddl("transactions_pg", "transactions", TX_COLUMNS, "transaction_id", settings),
-        jdbc_sink_ddl("alerts_pg", "alerts", ALERT_COLUMNS, "alert_id", settings),
-        jdbc_sink_ddl(
-            "rejected_pg",
-            "rejected_records",
-            REJECTED_COLUMNS,
-            "source_topic, source_partition, source_offset",
-            settings,
-        ),
-    ]
-
-
-def archive_inserts() -> list[str]:
-    """Each topic into its table, as it is (the detection job shaped the rows)."""
-    return [
-        "INSERT INTO transactions_pg SELECT * FROM valid_src",
-        "INSERT INTO rejected_pg SELECT * FROM dlq_src",
-        f"INSERT INTO alerts_pg SELECT {_alert_select()} FROM alerts_src",
-    ]
-
-
-def _alert_select() -> str:
-    # The alert JSON carries free text as the bank sent it; PostgreSQL text
-    # cannot hold NUL.
-    names = [column.split()[0] for column in ALERT_COLUMNS.split(", ") if column[0].isalpha()]
-    return ", ".join(_no_nul(n) if n in ("reason", "merchant") else n for n in names)
 
 
 def inserts(settings: Settings, valid: str, rejected: str, alerts: str) -> list[str]:
@@ -377,16 +262,6 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     return statements
 
 
-def build_archive(settings: Settings, t_env: Any) -> Any:
-    """Declare the archive job on ``t_env``; return its statement set."""
-    for ddl in archive_ddl(settings):
-        t_env.execute_sql(ddl)
-    statements = t_env.create_statement_set()
-    for insert in archive_inserts():
-        statements.add_insert_sql(insert)
-    return statements
-
-
 def _by_field0(stream: Any, value_type: Any) -> Any:
     """``stream`` of (key, value) rows keyed by field 0, in the JVM.
 
@@ -418,34 +293,20 @@ def python_path() -> str:
     return ":".join([sysconfig.get_paths()["purelib"], str(package_root)])
 
 
-def job_config(settings: Settings, kind: str = DETECTION) -> dict[str, str]:
-    """Flink configuration of a job (checkpoints, state, restarts, Python)."""
-    common = {
+def job_config(settings: Settings) -> dict[str, str]:
+    """Flink configuration of the job (checkpoints, state, restarts, Python)."""
+    return {
+        "pipeline.name": settings.detection_job_name,
+        "parallelism.default": str(job_parallelism(settings)),
         "table.local-time-zone": "UTC",
         "execution.checkpointing.interval": f"{settings.detection_checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.tolerable-failed-checkpoints": "3",
+        "state.backend.type": settings.detection_state_backend,
         "pipeline.object-reuse": "true",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
-    }
-    if kind == ARCHIVE:
-        return {
-            **common,
-            "pipeline.name": settings.archive_job,
-            "parallelism.default": str(settings.archive_parallelism),
-            # Its only state is the Kafka offsets.
-            "state.backend.type": "hashmap",
-            # While PostgreSQL is away the archive job fails and restarts; a
-            # short back-off lets it catch up soon after the database is back.
-            "restart-strategy.exponential-delay.max-backoff": "10 s",
-        }
-    return {
-        **common,
-        "pipeline.name": settings.detection_job_name,
-        "parallelism.default": str(job_parallelism(settings)),
-        "state.backend.type": settings.detection_state_backend,
         "restart-strategy.exponential-delay.max-backoff": "30 s",
         # Python runs inside the TaskManager's JVM (pemja), not in a separate
         # worker process: per-record calls and state access cost microseconds

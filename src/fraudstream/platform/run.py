@@ -1,11 +1,11 @@
 """``fraudstream run``: the whole system in the foreground until Ctrl-C.
 
 Brings the stack up, then starts whatever the installed areas provide — the
-detection job (``fraudstream job submit``), the two default banks
-(``fraudstream produce``) and the dashboard — as child processes tracked by
-pid. Ctrl-C (or SIGTERM) stops them in reverse order, stops the detection and
-archive jobs with a savepoint each (the next run resumes from them) and then
-the stack.
+detection job (``fraudstream job submit``), the archive writer
+(``fraudstream archive``), the two default banks (``fraudstream produce``) and
+the dashboard — as child processes tracked by pid. Ctrl-C (or SIGTERM) stops
+them in reverse order, stops the detection job with a savepoint (the next run
+resumes from it) and then the stack.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def planned_services(
     services: list[Service] = []
     if job and "job" in commands:
         services.append(Service("job-submit", ("job", "submit", "--if-not-running"), oneshot=True))
+    if job and "archive" in commands:
+        services.append(Service("archive", ("archive",)))
     if banks and "produce" in commands:
         services.append(Service("bank-a", ("produce", "--bank", "BANK_A")))
         services.append(Service("bank-b", ("produce", "--bank", "BANK_B")))
@@ -114,29 +116,24 @@ def run_foreground(
 
 
 def _stop_job_with_savepoint(settings: Settings) -> None:
-    """Stop the detection and archive jobs with a savepoint each, so the next
-    run resumes their state and offsets; a failure is logged, never blocks the
-    shutdown."""
+    """Stop the detection job with a savepoint, so the next run resumes its
+    profiles and offsets; a failure is logged, never blocks the shutdown."""
     try:
         from fraudstream.detection import job as detection
     except ImportError:
         return
-    for kind in detection.KINDS:
-        try:
-            running = detection.active_job(settings, kind)
-            if running is None:
-                continue
-            location = detection.stop_with_savepoint(
-                settings, running.job_id, timeout=90, kind=kind
-            )
-            log.info("%s job stopped with a savepoint: %s", kind, location)
-        except Exception as exc:  # the stack is going down either way
-            log.warning(
-                "%s job not stopped with a savepoint (%s); the next run "
-                "resumes from its newest retained checkpoint",
-                kind,
-                exc,
-            )
+    try:
+        running = detection.active_job(settings)
+        if running is None:
+            return
+        location = detection.stop_with_savepoint(settings, running.job_id, timeout=90)
+        log.info("detection job stopped with a savepoint: %s", location)
+    except Exception as exc:  # the stack is going down either way
+        log.warning(
+            "detection job not stopped with a savepoint (%s); the next run "
+            "resumes from its newest retained checkpoint",
+            exc,
+        )
 
 
 def _announce(stack: Stack) -> None:

@@ -26,6 +26,7 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
+from fraudstream.archive import writer
 from fraudstream.config import Settings, env_for
 from fraudstream.detection import job
 from fraudstream.platform import procs, topics
@@ -136,19 +137,18 @@ def pipeline(
     rules = tmp_path_factory.mktemp("rules") / "rules.yaml"
     rules.write_text(RULES)
     job_id = job.submit(settings, rules=rules)
-    archive_id = job.submit(settings, kind="archive")
+    archiver = writer.Background(settings).start()
     bank: Bank | None = None
     try:
         job.wait_running(settings, job_id, timeout=180)
-        job.wait_running(settings, archive_id, timeout=180)
         bank = Bank(settings).start()
         yield settings
     finally:
         if bank is not None:
             bank.stop()
-        for started in (job_id, archive_id):
-            job.cancel(settings, started)
-            job.wait_terminal(settings, started)
+        job.cancel(settings, job_id)
+        job.wait_terminal(settings, job_id)
+        archiver.stop()
         admin.delete_topics(list(names.values()))  # type: ignore[attr-defined]
 
 

@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from fraudstream.archive import writer
 from fraudstream.config import Settings
 from fraudstream.detection import job
 from fraudstream.platform import procs, topics
@@ -82,7 +83,6 @@ class DetectionRun:
     dsn: str
     tx: Tx = field(default_factory=Tx)
     job_id: str | None = None
-    archive_id: str | None = None
 
     def send(self, records: list[dict[str, Any] | bytes]) -> None:
         for record in records:
@@ -96,11 +96,7 @@ class DetectionRun:
         assert self.producer.flush(30) == 0
 
     def submit(self, savepoint: str | None = None, rules: Path = CATALOGUE) -> str:
-        """The detection job (and the archive job, unless it runs)."""
         self.job_id = job.submit(self.settings, rules=rules, savepoint=savepoint)
-        if job.active_job(self.settings, "archive") is None:
-            self.archive_id = job.submit(self.settings, kind="archive")
-            job.wait_running(self.settings, self.archive_id, timeout=180)
         job.wait_running(self.settings, self.job_id, timeout=180)
         return self.job_id
 
@@ -212,14 +208,16 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
         {**run_settings.kafka_client_config(), "acks": "all", "enable.idempotence": True}
     )
     the_run = DetectionRun(settings=run_settings, producer=producer, dsn=settings.dsn)
+    # The archive writer, as `fraudstream run` starts it (here in a thread).
+    archiver = writer.Background(run_settings).start()
     try:
         yield the_run
     finally:
-        for kind in job.KINDS:
-            active = job.active_job(run_settings, kind)
-            if active is not None:
-                job.cancel(run_settings, active.job_id)
-                job.wait_terminal(run_settings, active.job_id)
+        active = job.active_job(run_settings)
+        if active is not None:
+            job.cancel(run_settings, active.job_id)
+            job.wait_terminal(run_settings, active.job_id)
+        archiver.stop()
         # The archive may be a shared one: remove exactly what this run wrote.
         ids = list(the_run.tx.sent)
         the_run.query("DELETE FROM alerts WHERE transaction_id = ANY(%s) RETURNING 1", ids)

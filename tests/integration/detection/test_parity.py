@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from fraudstream.archive import writer
 from fraudstream.cli import main
 from fraudstream.config import Settings
 from fraudstream.detection import job
@@ -47,11 +48,10 @@ def parity_settings(settings: Settings, admin: AdminClient) -> Iterator[Settings
     names = [run.topic_transactions, run.topic_alerts, run.topic_dlq, run.topic_valid]
     _create_topics(admin, run, names)
     yield run
-    for kind in job.KINDS:
-        active = job.active_job(run, kind)
-        if active is not None:
-            job.cancel(run, active.job_id)
-            job.wait_terminal(run, active.job_id)
+    active = job.active_job(run)
+    if active is not None:
+        job.cancel(run, active.job_id)
+        job.wait_terminal(run, active.job_id)
     for future in admin.delete_topics(names).values():
         future.result()
 
@@ -89,9 +89,8 @@ def test_job_and_backtest_raise_the_same_alert_ids(
     assert result.alerts == len(expected) > 10  # the stream does make rules fire
 
     job_id = job.submit(parity_settings)
-    archive_id = job.submit(parity_settings, kind="archive")
     job.wait_running(parity_settings, job_id, timeout=180)
-    job.wait_running(parity_settings, archive_id, timeout=180)
+    archiver = writer.Background(parity_settings).start()
     sink = KafkaSink(parity_settings, parity_settings.topic_transactions)
     report = replay(sink, stream, rate=None)
     assert report.complete
@@ -123,6 +122,7 @@ def test_job_and_backtest_raise_the_same_alert_ids(
             procs.wait_until(settled, timeout=60, component="detection job", what="alerts")
         assert got == expected, {"job only": got - expected, "backtest only": expected - got}
     finally:
+        archiver.stop()
         query("DELETE FROM alerts WHERE transaction_id = ANY(%s) RETURNING 1")
         query("DELETE FROM transactions WHERE transaction_id = ANY(%s) RETURNING 1")
         query("DELETE FROM fraud_labels WHERE transaction_id = ANY(%s) RETURNING 1")

@@ -1,14 +1,13 @@
-"""The two jobs: duplicates judged once, a run's Ctrl-C cycle, and alerts that
-outlive a PostgreSQL outage.
+"""Duplicates judged once, a run's Ctrl-C cycle, and alerts that outlive a
+PostgreSQL outage.
 
 The detection job publishes alerts and the DLQ and writes the validated
-transactions to a topic; the archive job stores all three in PostgreSQL. The
-tests share one pair of jobs and run in order.
+transactions to a topic; the archive writer stores all three in PostgreSQL.
+The tests share one job and run in order.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import threading
@@ -20,14 +19,13 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from fraudstream.detection import cli as job_cli
 from fraudstream.detection import job
 from fraudstream.platform import procs
 from fraudstream.platform import run as foreground
 from fraudstream.platform.stack import Stack
 from fraudstream.records import alert_id
 
-from .conftest import CARDS, CATALOGUE, HIGH_AMOUNT, THRESHOLD, VELOCITY, DetectionRun, fresh_visa
+from .conftest import CARDS, HIGH_AMOUNT, THRESHOLD, VELOCITY, DetectionRun, fresh_visa
 
 
 class AlertWatch:
@@ -86,7 +84,7 @@ def test_duplicate_ids_first_record_wins(run: DetectionRun) -> None:
         "SELECT bank_id, amount FROM transactions WHERE transaction_id = %s",
         first["transaction_id"],
     )
-    assert row == [("BANK_IT", pytest.approx(THRESHOLD + 11))]
+    assert [(bank, float(amount)) for bank, amount in row] == [("BANK_IT", THRESHOLD + 11)]
     # Evaluated once: one alert, published once (the conflicting record would
     # have published the same alert id again).
     expected = alert_id(HIGH_AMOUNT, first["transaction_id"])
@@ -102,29 +100,23 @@ def test_duplicate_ids_first_record_wins(run: DetectionRun) -> None:
 
 
 def test_ctrl_c_cycle_keeps_a_cards_velocity_window(run: DetectionRun) -> None:
-    """`fraudstream run`'s Ctrl-C stops both jobs with a savepoint; the next
-    `job submit` resumes each: a burst split across the cycle still alerts."""
+    """`fraudstream run`'s Ctrl-C stops the job with a savepoint; the next
+    `job submit` resumes from it: a burst split across the cycle still alerts."""
     card = CARDS["MASTERCARD"][1]
     before = [run.tx.make(card=card, amount=10.0 + i) for i in range(2)]
     run.send(list(before))
     run.wait(lambda: set(run.archived()) >= {r["transaction_id"] for r in before}, "archived")
 
     foreground._stop_job_with_savepoint(run.settings)
-    for kind in job.KINDS:
-        assert job.active_job(run.settings, kind) is None
-        assert job.latest_savepoint(run.settings, kind) is not None
+    assert job.active_job(run.settings) is None
     while_stopped = [run.tx.make(card=card, amount=30.0)]
     run.send(list(while_stopped))
 
-    # What `make run` does next: `job submit --if-not-running`, each job from its savepoint.
-    args = argparse.Namespace(rules=CATALOGUE, fresh=False, allow_dropped_state=False)
-    for kind in job.KINDS:
-        point = job.resume_point(run.settings, kind)
-        assert point is not None and point.kind == "savepoint"
-        job_cli._submit_one(run.settings, args, kind, None)
-    resumed = job.active_job(run.settings)
-    assert resumed is not None
-    run.job_id = resumed.job_id
+    # What `make run` does next: `job submit --if-not-running` resumes from it.
+    point = job.resume_point(run.settings)
+    assert point is not None and point.kind == "savepoint"
+    assert point.location == job.latest_savepoint(run.settings)
+    run.submit(savepoint=point.location)
     after = [run.tx.make(card=card, amount=40.0)]
     run.send(list(after))
 
@@ -180,7 +172,7 @@ def test_alerts_outlive_a_postgres_outage(run: DetectionRun, stack: Stack) -> No
         sender.join(10)
     try:
         during = {a: t for a, t in sent_at.items() if down_at <= t <= up_at - 5}
-        assert len(during) >= 20
+        assert len(during) >= 10
         run.wait(lambda: set(watch.arrived) >= set(sent_at), "every alert on the topic", 60)
         latency = sorted(watch.arrived[a] - t for a, t in during.items())
         # Normal latency is tens of milliseconds; a stalled job would show

@@ -41,14 +41,8 @@ def test_catalogue_of_pack_keeps_only_that_pack_switched_on(tmp_path: Path) -> N
 def test_run_settings_use_their_own_topics() -> None:
     base = Settings()
     run = run_settings(base, "abc")
-    names = {
-        run.topic_transactions,
-        run.topic_alerts,
-        run.topic_dlq,
-        run.topic_labels,
-        run.topic_valid,
-    }
-    assert len(names) == 5
+    names = {run.topic_transactions, run.topic_alerts, run.topic_dlq, run.topic_labels}
+    assert len(names) == 4
     assert all(name.startswith("bench-abc-") for name in names)
     assert base.topic_transactions not in names
 
@@ -64,19 +58,12 @@ class _Overview:
         return {"slots-available": self.free}
 
 
-# One slot goes to the archive job (archive_parallelism 1) before the
-# detection jobs share the rest.
-@pytest.mark.parametrize(("free", "jobs", "expected"), [(8, 1, 3), (3, 2, 1), (5, 2, 2), (3, 1, 2)])
+@pytest.mark.parametrize(("free", "jobs", "expected"), [(8, 1, 3), (3, 2, 1), (4, 2, 2), (2, 1, 2)])
 def test_parallelism_fits_the_free_slots(
     monkeypatch: pytest.MonkeyPatch, free: int, jobs: int, expected: int
 ) -> None:
     monkeypatch.setattr(requests, "get", lambda *a, **k: _Overview(free))
     assert fitting_parallelism(Settings(flink_parallelism=3), jobs) == expected
-
-
-def test_no_archive_job_needs_no_slot(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(requests, "get", lambda *a, **k: _Overview(2))
-    assert fitting_parallelism(Settings(flink_parallelism=3), 1, archives=0) == 2
 
 
 def test_no_free_slot_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,8 +42,6 @@ def all_sql(settings: Settings) -> str:
             pipeline.source_ddl(settings),
             *pipeline.sink_ddl(settings),
             *pipeline.inserts(settings, "v", "r", "a"),
-            *pipeline.archive_ddl(settings),
-            *pipeline.archive_inserts(),
         ]
     )
 
@@ -65,8 +63,7 @@ def test_source_reads_raw_records_from_committed_offsets() -> None:
 
 
 def test_detection_sinks_are_kafka_only_and_at_least_once() -> None:
-    """Nothing in the detection job writes to PostgreSQL: a database outage
-    cannot fail it."""
+    """Nothing in the job writes to PostgreSQL: a database outage cannot fail it."""
     statements = pipeline.sink_ddl(_settings(topic_valid="valid-out"))
     assert len(statements) == 3
     text = "\n".join(statements)
@@ -78,29 +75,6 @@ def test_detection_sinks_are_kafka_only_and_at_least_once() -> None:
     assert "'topic' = 'valid-out'" in text and "'key.fields' = 'transaction_id'" in text
     for default in ("fraud-alerts", "transactions-dlq", "transactions-valid", ":9092"):
         assert default not in text
-
-
-def test_archive_reads_the_detection_topics_into_upserts() -> None:
-    settings = _settings(topic_valid="valid-out", detection_group_id="grp-2")
-    text = "\n".join(pipeline.archive_ddl(settings))
-    for table in ("valid_src", "dlq_src", "alerts_src"):
-        assert f"CREATE TEMPORARY TABLE {table} (" in text
-    for topic in ("valid-out", "dlq-out", "alerts-out"):
-        assert f"'topic' = '{topic}'" in text
-    # Its own consumer group: it catches up on its own after an outage.
-    assert text.count("'properties.group.id' = 'grp-2-archive'") == 3
-    assert text.count("'scan.startup.mode' = 'group-offsets'") == 3
-    assert "PRIMARY KEY (transaction_id) NOT ENFORCED" in text
-    assert "PRIMARY KEY (alert_id) NOT ENFORCED" in text
-    assert "PRIMARY KEY (source_topic, source_partition, source_offset) NOT ENFORCED" in text
-    assert "jdbc:postgresql://127.0.0.1:15432/fraudstream?stringtype=unspecified" in text
-    # Episodes update the alert row in place: hits and the last transaction.
-    assert "hits INT, last_transaction_id STRING" in text
-    inserts = pipeline.archive_inserts()
-    assert [s.split()[2] for s in inserts] == ["transactions_pg", "rejected_pg", "alerts_pg"]
-    # PostgreSQL text cannot hold NUL: the alert's free text is cleaned.
-    assert "REPLACE(merchant, CHR(0), '')" in inserts[2]
-    assert "hits, last_transaction_id FROM alerts_src" in inserts[2]
 
 
 def test_inserts_feed_every_sink_from_the_operator_views() -> None:
@@ -122,19 +96,11 @@ def test_sql_never_holds_the_card_number_or_token_key() -> None:
     assert TOKEN_KEY not in text
 
 
-def test_db_password_only_in_the_jdbc_sinks() -> None:
-    # The JDBC connector takes its password as a table option; nothing else
-    # in the jobs' SQL may carry it.
+def test_db_password_nowhere_in_the_job() -> None:
+    # PostgreSQL is the archive writer's business: the job's SQL never
+    # carries its password.
     settings = _settings()
-    statements = pipeline.archive_ddl(settings)
-    with_password = [s for s in statements if PASSWORD in s]
-    assert len(with_password) == 3
-    assert all("'connector' = 'jdbc'" in s for s in with_password)
-    assert all(s.count(PASSWORD) == 1 for s in with_password)
-    assert f"'password' = '{PASSWORD}'" in with_password[0]
-    assert PASSWORD not in pipeline.source_ddl(settings)
-    assert not any(PASSWORD in s for s in pipeline.sink_ddl(settings))
-    assert not any(PASSWORD in s for s in pipeline.inserts(settings, "v", "r", "a"))
+    assert PASSWORD not in all_sql(settings)
 
 
 def test_quote_escapes_single_quotes() -> None:
@@ -171,19 +137,6 @@ def test_kafka_sasl_properties() -> None:
     )
 
 
-def test_jdbc_connection_from_an_external_dsn() -> None:
-    settings = _settings(
-        postgres_dsn=SecretStr("postgresql://u:p%40ss@db.example:6000/arch?sslmode=require")
-    )
-    conn = pipeline.jdbc_connection(settings)
-    assert (
-        conn["url"]
-        == "jdbc:postgresql://db.example:6000/arch?sslmode=require&stringtype=unspecified"
-    )
-    assert conn["username"] == "u"
-    assert conn["password"] == "p%40ss"
-
-
 def test_job_config() -> None:
     config = pipeline.job_config(_settings(detection_job_name="det-x", flink_parallelism=2))
     assert config["pipeline.name"] == "det-x"
@@ -199,19 +152,6 @@ def test_job_config() -> None:
     assert not any("ignore-unclaimed-state" in key for key in config)
     assert not any("state-recovery" in key for key in config)
     assert pipeline.job_config(_settings(detection_parallelism=1))["parallelism.default"] == "1"
-
-
-def test_archive_job_config() -> None:
-    config = pipeline.job_config(
-        _settings(detection_job_name="det-x", archive_parallelism=2), pipeline.ARCHIVE
-    )
-    assert config["pipeline.name"] == "det-x-archive"
-    assert config["parallelism.default"] == "2"
-    assert config["state.backend.type"] == "hashmap"  # only Kafka offsets
-    assert not any(key.startswith("python.") for key in config)
-    named = _settings(archive_job_name="arch", archive_group_id="g")
-    assert pipeline.job_config(named, pipeline.ARCHIVE)["pipeline.name"] == "arch"
-    assert "'properties.group.id' = 'g'" in pipeline.archive_ddl(named)[0]
 
 
 def test_python_path_finds_this_package() -> None:
@@ -252,23 +192,6 @@ def test_build_declares_the_job(packs: tuple[str, ...], user_operator: bool) -> 
     assert sum("JSON_VALUE" in n for n in nodes) >= 1
 
 
-def test_build_archive_declares_a_sql_only_job() -> None:
-    pytest.importorskip("pyflink")
-    from fraudstream.platform import flinkclient, jvm
-
-    jars = Path(__file__).resolve().parents[3] / ".fraudstream" / "jvm"
-    settings = _settings(jvm_dir=jars)
-    if not jvm.connector_jars(settings.jvm_home):
-        pytest.skip("connector jars not fetched: run `make jvm`")
-    config = pipeline.job_config(settings, pipeline.ARCHIVE)
-    env, t_env = flinkclient.stream_env(settings, remote=False, config=config)
-    pipeline.build_archive(settings, t_env).attach_as_datastream()
-    plan = env.get_execution_plan()
-    nodes = [n["contents"] for n in json.loads(plan)["nodes"]]
-    assert sum("Sink" in n for n in nodes) >= 3
-    assert not any("validate" in n or "rules" in n for n in nodes)
-
-
 def test_build_rejects_a_bad_catalogue_before_touching_flink() -> None:
     pytest.importorskip("pyflink")
     catalogue = parse_catalogue({"rules": [{"id": "a", "type": "high_amount"}]})
@@ -287,14 +210,6 @@ def test_savepoint_is_remembered_per_job_name(tmp_path: Path) -> None:
     job.remember_savepoint(settings, "file:/sp/savepoint-1")
     assert job.latest_savepoint(settings) == "file:/sp/savepoint-1"
     assert job.latest_savepoint(_settings(home=tmp_path)) is None
-    # The archive job's savepoint is its own.
-    assert job.latest_savepoint(settings, "archive") is None
-    job.remember_savepoint(settings, "file:/sp/savepoint-2", "archive")
-    assert job.latest_savepoint(settings, "archive") == "file:/sp/savepoint-2"
-    assert job.latest_savepoint(settings) == "file:/sp/savepoint-1"
-    assert job.state_file(settings, "archive").name == "det-y-archive.savepoint"
-    with pytest.raises(ValueError, match="no job kind"):
-        job.job_name(settings, "other")
 
 
 def test_a_refused_restore_names_the_operator_and_the_flag(

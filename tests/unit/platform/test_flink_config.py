@@ -12,7 +12,7 @@ def test_cluster_config_uses_settings(tmp_path: Path) -> None:
     conf = flink.cluster_config(s)
     assert conf["rest.port"] == 1234
     assert conf["jobmanager.rpc.port"] == 2345
-    assert conf["taskmanager.numberOfTaskSlots"] == 4
+    assert conf["taskmanager.numberOfTaskSlots"] == 3
     assert conf["python.executable"] == sys.executable
     assert conf["execution.checkpointing.dir"].startswith("file://" + str(tmp_path))
     assert conf["state.backend.type"] == "rocksdb"
