@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import orjson
 import psycopg
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, KafkaException, Message
 
 from fraudstream.config import Settings
 
@@ -217,7 +217,12 @@ class Archiver:
                 batch = batch_of(messages, self.by_topic)
                 if batch.records and not self._write_until_done(batch, stop):
                     break  # stopped while PostgreSQL was away: offsets stay uncommitted
-                consumer.commit(asynchronous=False)
+                try:
+                    consumer.commit(asynchronous=False)
+                except KafkaException as exc:
+                    # Nothing to commit (a poll of errors only), or the group
+                    # is rebalancing: the next batch commits past this one.
+                    log.debug("offsets not committed: %s", exc)
                 if progress is not None:
                     progress(self.stats)
         finally:
