@@ -225,12 +225,17 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     python_parallelism = settings.detection_python_parallelism or job_parallelism(settings)
     key = settings.card_token_key.get_secret_value()
     dedupe_s = int(settings.detection_dedupe_hours * 3600)
+    # One Validate subtask: the exchange by transaction id would otherwise
+    # spread a card's records over several subtasks, and they could reach the
+    # card rules out of order. With one, each source partition's records stay
+    # in order through it. Not a bottleneck: all Python operators of a
+    # TaskManager share one interpreter (docs/DETECTION.md).
     checked = (
         _by_field0(raw, operators.SOURCE_ROW)
         .process(operators.Validate(key, dedupe_s), output_type=operators.KEYED_TX_ROW)
         .uid(VALIDATE_UID)
         .name("validate")
-        .set_parallelism(python_parallelism)
+        .set_parallelism(1)
     )
     rules = catalogue.model_dump(mode="json")
     alerts = (

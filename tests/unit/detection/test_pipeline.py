@@ -190,6 +190,9 @@ def test_build_declares_the_job(packs: tuple[str, ...], user_operator: bool) -> 
     assert TOKEN_KEY not in plan
     # Keyed by transaction id in the JVM (for de-duplication), then by card.
     assert sum("JSON_VALUE" in n for n in nodes) >= 1
+    # One validating subtask keeps each partition's records in order.
+    validate = [n for n in json.loads(plan)["nodes"] if n["contents"] == "validate"]
+    assert [n["parallelism"] for n in validate] == [1]
 
 
 def test_build_rejects_a_bad_catalogue_before_touching_flink() -> None:
