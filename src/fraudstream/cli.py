@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "fraudstream.platform.cli",
     "fraudstream.simulator.cli",
     "fraudstream.detection.cli",
+    "fraudstream.archive.cli",
     "fraudstream.detection.backtest_cli",
     "fraudstream.detection.model.cli",
     "fraudstream.dashboard.cli",

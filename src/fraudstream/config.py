@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     topic_alerts: str = "fraud-alerts"
     topic_dlq: str = "transactions-dlq"
     topic_labels: str = "fraud-labels"
+    topic_valid: str = Field(
+        default="transactions-valid",
+        description="Validated, de-duplicated transactions (no card number): the detection "
+        "job writes them, the archive writer stores them.",
+    )
     topic_partitions: int = 3
     topic_replication: int = 3
     topic_min_isr: int = 2
@@ -132,6 +137,21 @@ class Settings(BaseSettings):
         pattern="^(rocksdb|hashmap)$",
         description="State backend of the job: rocksdb (state on disk) or hashmap (on the heap).",
     )
+    detection_dedupe_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long a transaction id is remembered: a repeat within this window is "
+        "dropped (same content) or rejected as duplicate_transaction_id (other content).",
+    )
+    archive_group_id: str | None = Field(
+        default=None,
+        description="Consumer group of the archive writer (`fraudstream archive`); "
+        "default <detection_group_id>-archive.",
+    )
+
+    @property
+    def archive_group(self) -> str:
+        return self.archive_group_id or f"{self.detection_group_id}-archive"
 
     # -- PostgreSQL -----------------------------------------------------------
     postgres_dsn: SecretStr | None = Field(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fraudstream.archive.writer import Background
 from fraudstream.bench import job as jobs
 from fraudstream.bench.probes import Archive
 from fraudstream.config import Settings
@@ -39,6 +40,7 @@ class Pipeline:
     job_start_seconds: float | None = None  # from submission to every task running
     baseline_missing: str | None = None  # why the baseline job does not run, when asked for
     bank_ids: list[str] = field(default_factory=list)  # more bank ids whose rows to remove
+    archiver: Background | None = None  # stores the job's topics in PostgreSQL
 
     def job_info(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ def run_settings(base: Settings, run_id: str) -> Settings:
             "topic_alerts": f"{prefix}-alerts",
             "topic_dlq": f"{prefix}-dlq",
             "topic_labels": f"{prefix}-labels",
+            "topic_valid": f"{prefix}-valid",
         }
     )
 
@@ -87,11 +90,14 @@ def create_topics(settings: Settings, names: list[str] | None = None) -> None:
 
 def _submit_baseline(pipe: Pipeline, pack: str) -> None:
     topic = f"bench-{pipe.run_id}-alerts-baseline"
+    # Its validated transactions go to a topic of their own, which no archive
+    # job reads: the main instance's archive job stores the run's rows.
+    valid = f"bench-{pipe.run_id}-valid-baseline"
     try:
-        create_topics(pipe.settings, [topic])
-        pipe.extra_topics.append(topic)
+        create_topics(pipe.settings, [topic, valid])
+        pipe.extra_topics.extend([topic, valid])
         pipe.extra_jobs["baseline"] = jobs.submit(
-            pipe.settings.model_copy(update={"topic_alerts": topic}),
+            pipe.settings.model_copy(update={"topic_alerts": topic, "topic_valid": valid}),
             name=f"bench-{pipe.run_id}-baseline",
             pack=pack,
             rules=pipe.rules,
@@ -128,6 +134,9 @@ def pipeline(
     create_topics(settings)
     log.info("bench topics %s-* created", f"bench-{run_id}")
     try:
+        # Its own consumer group: never shares the live archive writer's.
+        group = {"archive_group_id": f"bench-{run_id}-archive"}
+        pipe.archiver = Background(settings.model_copy(update=group)).start()
         if submit_job:
             started = time.monotonic()
             try:
@@ -162,12 +171,15 @@ def pipeline(
         for handle in [pipe.job, *pipe.extra_jobs.values()]:
             if handle is not None:
                 jobs.cancel(settings, handle)
+        if pipe.archiver is not None:
+            pipe.archiver.stop()
         if not keep:
             names = [
                 settings.topic_transactions,
                 settings.topic_alerts,
                 settings.topic_dlq,
                 settings.topic_labels,
+                settings.topic_valid,
                 *pipe.extra_topics,
             ]
             delete_topics(settings, names)

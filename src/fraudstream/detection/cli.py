@@ -172,6 +172,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"alerts      {info.alerts_raised} raised, {info.alert_updates} episode updates")
     print(f"out of order {info.out_of_order} (evaluated against the profile as it stood)")
     print(f"unjudged    {info.unjudged} (a rule could not judge: country without coordinates)")
+    print(
+        f"duplicates  {info.duplicates_dropped} identical repeats dropped, "
+        f"{info.duplicates_rejected} conflicting ids to the DLQ"
+    )
     return 0
 
 

@@ -281,9 +281,20 @@ class JobStatus:
     """later hits of an open episode, published as the same alert again"""
     unjudged: int = 0
     """transactions a rule could not judge (impossible_travel: a country without coordinates)"""
+    duplicates_dropped: int = 0
+    """identical repeats of a transaction id, dropped"""
+    duplicates_rejected: int = 0
+    """other records under a transaction id seen before, sent to the DLQ"""
 
 
-ENGINE_METRICS: Final = (".outOfOrder", ".alertsRaised", ".alertUpdates", ".unjudged")
+ENGINE_METRICS: Final = (
+    ".outOfOrder",
+    ".alertsRaised",
+    ".alertUpdates",
+    ".duplicatesDropped",
+    ".duplicatesRejected",
+    ".unjudged",
+)
 
 
 def _record_counts(settings: Settings, job_id: str, vertex_id: str) -> dict[str, int]:
@@ -344,4 +355,6 @@ def status(settings: Settings, job_id: str) -> JobStatus:
         alerts_raised=engine[".alertsRaised"],
         alert_updates=engine[".alertUpdates"],
         unjudged=engine[".unjudged"],
+        duplicates_dropped=engine[".duplicatesDropped"],
+        duplicates_rejected=engine[".duplicatesRejected"],
     )

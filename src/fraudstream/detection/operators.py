@@ -1,10 +1,12 @@
 """The job's Python operators, run by Flink inside the TaskManager (thread mode).
 
-``Validate`` parses and checks each Kafka record once: valid records become a
-``Tx`` row (no card number), the rest go to the rejected side output with
-their reason. ``CardRules`` and ``UserRules`` are keyed by card token and by
-user id: each keeps its profile in Flink state and asks the ``Engine`` for
-the alerts of every transaction as it arrives.
+``Validate`` is keyed by transaction id (the JVM reads it from the payload):
+it parses and checks each Kafka record once, and the first record of an id
+wins (``engine.dedupe``). Valid first records become a ``Tx`` row (no card
+number); the rest go to the rejected side output with their reason, except
+an identical repeat, which is dropped. ``CardRules`` and ``UserRules`` are
+keyed by card token and by user id: each keeps its profile in Flink state
+and asks the ``Engine`` for the alerts of every transaction as it arrives.
 
 The engine and the rule code are the same as ``fraudstream backtest`` runs;
 only the state handling and the metrics live here.
@@ -18,16 +20,17 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from pyflink.common import Row, Time, Types
-from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
+from fraudstream.detection.engine import dedupe
 from fraudstream.detection.engine.engine import Engine, alert_json
 from fraudstream.detection.engine.lookups import BlocklistCache
 from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import FIELDS, Tx, from_transaction
 from fraudstream.detection.rules.catalogue import parse_catalogue
 from fraudstream.records import KNOWN_FIELDS, MAX_AMOUNT, Alert, InvalidRecord, parse_transaction
-from fraudstream.redact import stored_payload
+from fraudstream.redact import mask_text, stored_payload
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +81,37 @@ def alert_row(alert: Alert) -> Row:
     return Row(*values, alert_json(alert))
 
 
-class Validate(ProcessFunction):  # type: ignore[misc]
-    """Kafka record (payload, partition, offset, timestamp ms) -> (card token, Tx row),
-    or a rejected row on the side output.
+SOURCE_ROW: Final = Types.ROW([Types.PRIMITIVE_ARRAY(Types.BYTE()), _I, _L, _L])
+"""(payload, partition, offset, Kafka timestamp ms): a record as Validate receives it."""
+
+
+class Validate(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by transaction id: Kafka record (payload, partition, offset, timestamp
+    ms) -> (card token, Tx row) for the first record of an id, or a rejected row
+    on the side output; an identical repeat yields nothing.
 
     The card token travels as field 0 so the JVM keys the stream by it: no
-    extra Python step per record between validation and the card rules.
+    extra Python step per record between validation and the card rules. The
+    state per transaction id is a 64-bit fingerprint, kept ``dedupe_s``.
     """
 
-    def __init__(self, token_key: str, max_amount: float = MAX_AMOUNT) -> None:
+    def __init__(self, token_key: str, dedupe_s: int, max_amount: float = MAX_AMOUNT) -> None:
         self._key = token_key
+        self._dedupe_s = dedupe_s
         self._max_amount = max_amount
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        descriptor = ValueStateDescriptor("first-fingerprint", Types.LONG())
+        descriptor.enable_time_to_live(
+            StateTtlConfig.new_builder(Time.seconds(self._dedupe_s))
+            .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+            .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+            .build()
+        )
+        self._seen = runtime_context.get_state(descriptor)
+        group = runtime_context.get_metrics_group()
+        self._repeats = group.counter("duplicatesDropped")
+        self._conflicts = group.counter("duplicatesRejected")
 
     def process_element(self, value: Any, ctx: Any) -> Any:
         payload, partition, offset, kafka_ms = value
@@ -96,13 +119,29 @@ class Validate(ProcessFunction):  # type: ignore[misc]
         try:
             tx = parse_transaction(payload, now=now, max_amount=self._max_amount)
         except InvalidRecord as exc:
-            # No card number in clear and no value outside the contract is
-            # stored; masking runs on this (rejected) path only.
-            stored = stored_payload(payload, KNOWN_FIELDS)
-            yield REJECTED, Row(exc.reason, exc.detail, stored, partition, offset, kafka_ms)
+            yield REJECTED, _rejected(exc.reason, exc.detail, payload, partition, offset, kafka_ms)
             return
         row = from_transaction(tx, self._key, kafka_ms)
-        yield Row(row.card_token, Row(*row))
+        state = self._seen
+        current = dedupe.fingerprint(row)
+        verdict = dedupe.judge(state.value(), current)
+        if verdict is dedupe.Verdict.FIRST:
+            state.update(current)
+            yield Row(row.card_token, Row(*row))
+        elif verdict is dedupe.Verdict.REPEAT:
+            self._repeats.inc()
+        else:
+            self._conflicts.inc()
+            detail = mask_text(dedupe.detail(row.transaction_id))
+            yield REJECTED, _rejected(dedupe.REASON, detail, payload, partition, offset, kafka_ms)
+
+
+def _rejected(
+    reason: str, detail: str, payload: bytes, partition: int, offset: int, kafka_ms: int
+) -> Row:
+    # No card number in clear and no value outside the contract is stored;
+    # masking runs on this (rejected) path only.
+    return Row(reason, detail, stored_payload(payload, KNOWN_FIELDS), partition, offset, kafka_ms)
 
 
 def _profile_state(name: str, ttl_s: int) -> ValueStateDescriptor:

@@ -1,17 +1,17 @@
-"""The detection job: a Kafka source, two Python operators and the sinks.
+"""The detection job: a Kafka source, the Python operators and three Kafka sinks.
 
-    transactions (Kafka) ─ Validate ─┬─ valid ─┬─ archive (PostgreSQL transactions)
-                                     │         ├─ by card ─ CardRules ─┬─ alerts ─┬─ fraud-alerts
-                                     │         └─ by user ─ UserRules ─┘          └─ PostgreSQL
-                                     │              (only with user rules)
-                                     └─ rejected ─┬─ transactions-dlq (Kafka)
-                                                  └─ PostgreSQL rejected_records
+    transactions ─ by transaction id ─ Validate ─┬─ first ─┬─ transactions-valid (Kafka)
+     (Kafka, raw)    (JVM, from the JSON)         │         └─ by card ─ CardRules ─┬─ fraud-alerts
+                                                  │         └─ by user ─ UserRules ─┘
+                                                  │              (only with user rules)
+                                                  └─ rejected ─ transactions-dlq (Kafka)
 
-Each record is parsed and validated once, in ``Validate``; the archive and
-the rejected branch read its verdict. Rules run in one keyed operator per
-scope (card, user) on each transaction as it arrives: no operator waits for a
-watermark. The source and sinks are Flink SQL connectors (the JVM does the
-Kafka and JDBC I/O); ``operators.py`` holds the Python side.
+Nothing in the job writes to PostgreSQL: ``fraudstream archive``
+(``archive/writer.py``) stores the three topics there, in its own process, so
+a database outage cannot stop detection. Each record is parsed, validated and
+de-duplicated once, in ``Validate``; the archive stores that one verdict.
+Rules run in one keyed operator per scope (card, user) on each transaction
+as it arrives: no operator waits for a watermark.
 
 The graph's shape does not depend on the catalogue (it travels inside the
 rule operators), so a catalogue change restores every operator's state.
@@ -23,7 +23,6 @@ import sys
 import sysconfig
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fraudstream.config import Settings
 from fraudstream.detection.engine.tx import FIELDS
@@ -67,25 +66,6 @@ def kafka_properties(settings: Settings) -> dict[str, str]:
     return props
 
 
-def jdbc_connection(settings: Settings) -> dict[str, str]:
-    """JDBC url, user and password from the libpq DSN."""
-    parts = urlsplit(settings.dsn)
-    host = parts.hostname or settings.host
-    port = parts.port or 5432
-    query = dict(parse_qsl(parts.query))
-    # Timestamps travel as ISO-8601 text (the connector has no TIMESTAMP_LTZ
-    # type); untyped strings let PostgreSQL cast them to timestamptz.
-    query.setdefault("stringtype", "unspecified")
-    url = f"jdbc:postgresql://{host}:{port}{parts.path or '/'}"
-    url += "?" + urlencode(query)
-    options = {"url": url}
-    if parts.username:
-        options["username"] = parts.username
-    if parts.password:
-        options["password"] = parts.password
-    return options
-
-
 def kafka_sink_ddl(name: str, topic: str, settings: Settings) -> str:
     """A Kafka sink of (k, v) text: the JSON is built in SQL, so the shape is ours."""
     options = {
@@ -105,25 +85,6 @@ def kafka_sink_ddl(name: str, topic: str, settings: Settings) -> str:
     }
     return f"""
 CREATE TEMPORARY TABLE {name} (k STRING, v STRING) WITH (
-  {_with(options)}
-)"""
-
-
-def jdbc_sink_ddl(name: str, table: str, columns: str, key: str, settings: Settings) -> str:
-    """An upsert sink into PostgreSQL (INSERT ... ON CONFLICT DO UPDATE on ``key``)."""
-    options = {
-        "connector": "jdbc",
-        **jdbc_connection(settings),
-        "table-name": table,
-        "sink.buffer-flush.max-rows": "500",
-        "sink.buffer-flush.interval": "200 ms",
-        "sink.max-retries": "5",
-    }
-    return f"""
-CREATE TEMPORARY TABLE {name} (
-  {columns},
-  PRIMARY KEY ({key}) NOT ENFORCED
-) WITH (
   {_with(options)}
 )"""
 
@@ -170,46 +131,48 @@ def _iso(ms_column: str) -> str:
     return f"DATE_FORMAT(CAST(TO_TIMESTAMP_LTZ({ms_column}, 3) AS TIMESTAMP(3)), '{ISO_UTC}')"
 
 
+TX_COLUMNS: Final = (
+    "transaction_id STRING, bank_id STRING, payment_system STRING, card_masked STRING, "
+    "card_token STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
+    "merchant STRING, country STRING, event_time STRING, "
+    "merchant_category STRING, channel STRING, ingested_at STRING, quality_flags STRING"
+)
+
+
+def valid_sink_ddl(settings: Settings) -> str:
+    """The validated transactions (archive columns, JSON; key = transaction id)."""
+    options = {
+        "connector": "kafka",
+        "topic": settings.topic_valid,
+        **kafka_properties(settings),
+        "key.format": "raw",
+        "key.fields": "transaction_id",
+        "value.format": "json",
+        "value.fields-include": "ALL",
+        "sink.delivery-guarantee": "at-least-once",
+        "properties.acks": "all",
+        "properties.enable.idempotence": "true",
+        "properties.linger.ms": "5",
+    }
+    return f"""
+CREATE TEMPORARY TABLE valid_kafka (
+  {TX_COLUMNS}
+) WITH (
+  {_with(options)}
+)"""
+
+
 def sink_ddl(settings: Settings) -> list[str]:
-    """The job's five sinks (archive, rejected, alerts in PostgreSQL; DLQ and alerts on Kafka)."""
+    """The detection job's three sinks, all Kafka: alerts, DLQ, validated transactions."""
     return [
-        jdbc_sink_ddl(
-            "transactions_pg",
-            "transactions",
-            "transaction_id STRING, bank_id STRING, payment_system STRING, card_masked STRING, "
-            "card_token STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
-            "merchant STRING, country STRING, event_time STRING, "
-            "merchant_category STRING, channel STRING, ingested_at STRING, quality_flags STRING",
-            "transaction_id",
-            settings,
-        ),
-        jdbc_sink_ddl(
-            "alerts_pg",
-            "alerts",
-            "alert_id STRING, rule_id STRING, rule_type STRING, severity STRING, score DOUBLE, "
-            "reason STRING, transaction_id STRING, card_masked STRING, card_token STRING, "
-            "bank_id STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
-            "merchant STRING, country STRING, payment_system STRING, "
-            "event_time STRING, detected_at STRING, evidence STRING, hits INT, "
-            "last_transaction_id STRING",
-            "alert_id",
-            settings,
-        ),
-        jdbc_sink_ddl(
-            "rejected_pg",
-            "rejected_records",
-            "source_topic STRING, source_partition INT, source_offset BIGINT, reason STRING, "
-            "detail STRING, raw_payload STRING, received_at STRING",
-            "source_topic, source_partition, source_offset",
-            settings,
-        ),
         kafka_sink_ddl("alerts_kafka", settings.topic_alerts, settings),
         kafka_sink_ddl("dlq_kafka", settings.topic_dlq, settings),
+        valid_sink_ddl(settings),
     ]
 
 
 def inserts(settings: Settings, valid: str, rejected: str, alerts: str) -> list[str]:
-    """INSERT statements from the three views the Python operators feed."""
+    """INSERT statements of the detection job from the three views its Python operators feed."""
     topic = quote(settings.topic_transactions)
     dlq_json = (
         "JSON_OBJECT("
@@ -221,28 +184,21 @@ def inserts(settings: Settings, valid: str, rejected: str, alerts: str) -> list[
         f"KEY 'received_at' VALUE {_iso('received_ms')} NULL ON NULL)"
     )
     return [
-        "INSERT INTO transactions_pg SELECT transaction_id, bank_id, payment_system, "
+        "INSERT INTO valid_kafka SELECT transaction_id, bank_id, payment_system, "
         "card_masked, card_token, user_id, CAST(amount AS DECIMAL(14, 2)), currency, "
         f"{_no_nul('merchant')}, country, {_iso('event_ms')}, "
         f"{_no_nul('merchant_category')}, {_no_nul('channel')}, {_iso('ingested_ms')}, flags "
         f"FROM {valid}",
-        f"INSERT INTO rejected_pg SELECT {topic}, source_partition, source_offset, reason, "
-        f"detail, raw_payload, {_iso('received_ms')} FROM {rejected}",
         "INSERT INTO dlq_kafka SELECT "
         "CONCAT(CAST(source_partition AS STRING), ':', CAST(source_offset AS STRING)), "
         f"{dlq_json} FROM {rejected}",
-        "INSERT INTO alerts_pg SELECT alert_id, rule_id, rule_type, severity, score, reason, "
-        "transaction_id, card_masked, card_token, bank_id, user_id, "
-        f"CAST(amount AS DECIMAL(14, 2)), currency, {_no_nul('merchant')}, country, "
-        "payment_system, event_time, detected_at, evidence, hits, last_transaction_id "
-        f"FROM {alerts}",
         f"INSERT INTO alerts_kafka SELECT alert_id, json FROM {alerts}",
     ]
 
 
 def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
-    """Declare the whole job on ``t_env`` (a StreamTableEnvironment); return the
-    statement set that holds its sinks (``attach_as_datastream`` submits it)."""
+    """Declare the detection job on ``t_env`` (a StreamTableEnvironment); return
+    the statement set that holds its sinks (``attach_as_datastream`` submits it)."""
     from pyflink.common import Types
 
     from fraudstream.detection import operators
@@ -252,25 +208,41 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     t_env.execute_sql(source_ddl(settings))
     for ddl in sink_ddl(settings):
         t_env.execute_sql(ddl)
-    raw = t_env.to_data_stream(
+    # The JVM reads the transaction id out of the JSON to key the stream by it
+    # (NULL on a payload that is not JSON, or has no id: those get their offset
+    # as key, only to be spread over the subtasks; Validate rejects them).
+    # A typed (RowTypeInfo) stream: the keyed Python operator needs one, and
+    # to_data_stream's external type is not.
+    raw = t_env.to_append_stream(
         t_env.sql_query(
-            f"SELECT payload, kafka_partition, kafka_offset, {_epoch_ms('kafka_ts')} AS kafka_ms "
+            "SELECT COALESCE(JSON_VALUE(CAST(payload AS STRING), '$.transaction_id'), "
+            "CONCAT('@', CAST(kafka_offset AS STRING))) AS tid, "
+            f"ROW(payload, kafka_partition, kafka_offset, {_epoch_ms('kafka_ts')}) AS rec "
             f"FROM {SOURCE}"
-        )
+        ),
+        Types.ROW([Types.STRING(), operators.SOURCE_ROW]),
     )
     python_parallelism = settings.detection_python_parallelism or job_parallelism(settings)
     key = settings.card_token_secret()  # refuses the development key outside development
+    dedupe_s = int(settings.detection_dedupe_hours * 3600)
+    # One Validate subtask: the exchange by transaction id would otherwise
+    # spread a card's records over several subtasks, and they could reach the
+    # card rules out of order. With one, each source partition's records stay
+    # in order through it. Not a bottleneck: all Python operators of a
+    # TaskManager share one interpreter (docs/DETECTION.md).
     checked = (
-        raw.process(
-            operators.Validate(key, settings.max_amount), output_type=operators.KEYED_TX_ROW
+        _by_field0(raw, operators.SOURCE_ROW)
+        .process(
+            operators.Validate(key, dedupe_s, settings.max_amount),
+            output_type=operators.KEYED_TX_ROW,
         )
         .uid(VALIDATE_UID)
         .name("validate")
-        .set_parallelism(python_parallelism)
+        .set_parallelism(1)
     )
     rules = catalogue.model_dump(mode="json")
     alerts = (
-        _by_card(checked)
+        _by_field0(checked, operators.TX_ROW)
         .process(operators.CardRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
         .uid(CARD_RULES_UID)
         .name("card rules")
@@ -298,24 +270,23 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     return statements
 
 
-def _by_card(checked: Any) -> Any:
-    """``checked`` keyed by its field 0 (the card token), in the JVM.
+def _by_field0(stream: Any, value_type: Any) -> Any:
+    """``stream`` of (key, value) rows keyed by field 0, in the JVM.
 
     ``DataStream.key_by`` would run a Python function per record to pull the
-    key out (PyFlink's AddKey step); Validate already emits (key, value), the
-    shape that step produces, so the JVM's own selector of field 0 does.
+    key out (PyFlink's AddKey step); the source query and Validate already
+    emit (key, value), the shape that step produces, so the JVM's own
+    selector of field 0 does.
     """
     from pyflink.common import Types
     from pyflink.datastream.data_stream import KeyedStream
     from pyflink.java_gateway import get_gateway
 
-    from fraudstream.detection import operators
-
     selector = get_gateway().jvm.KeyByKeySelector()
-    j_keyed = checked._j_data_stream.keyBy(
+    j_keyed = stream._j_data_stream.keyBy(
         selector, Types.ROW([Types.STRING()]).get_java_type_info()
     )
-    return KeyedStream(j_keyed, operators.TX_ROW, checked)
+    return KeyedStream(j_keyed, value_type, stream)
 
 
 def job_parallelism(settings: Settings) -> int:

@@ -1,14 +1,14 @@
 """``fraudstream run``: the whole system in the foreground until Ctrl-C.
 
 Brings the stack up, then starts whatever the installed areas provide — the
-detection job (``fraudstream job submit``), the two default banks
-(``fraudstream produce``) and the dashboard — as child processes tracked by
-pid. While it runs, a supervisor restarts any of those processes, and any
-process of the stack, that dies (``platform.supervise``); after a JobManager
-restart it resubmits the detection job, which resumes from its newest
-retained checkpoint. Ctrl-C (or SIGTERM) stops them in reverse order, stops
-the detection job with a savepoint (the next run resumes from it) and then
-the stack.
+detection job (``fraudstream job submit``), the archive writer
+(``fraudstream archive``), the two default banks (``fraudstream produce``) and
+the dashboard — as child processes tracked by pid. While it runs, a supervisor
+restarts any of those processes, and any process of the stack, that dies
+(``platform.supervise``); after a JobManager restart it resubmits the
+detection job, which resumes from its newest retained checkpoint. Ctrl-C (or
+SIGTERM) stops them in reverse order, stops the detection job with a savepoint
+(the next run resumes from it) and then the stack.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def planned_services(
     services: list[Service] = []
     if job and "job" in commands:
         services.append(Service("job-submit", ("job", "submit", "--if-not-running"), oneshot=True))
+    if job and "archive" in commands:
+        services.append(Service("archive", ("archive",)))
     if banks and "produce" in commands:
         services.append(Service("bank-a", ("produce", "--bank", "BANK_A")))
         services.append(Service("bank-b", ("produce", "--bank", "BANK_B")))

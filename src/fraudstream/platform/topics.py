@@ -36,7 +36,8 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """transactions, fraud-alerts, the dead-letter topic and the labels topic."""
+    """transactions, fraud-alerts, the dead-letter topic, the labels topic and the
+    validated transactions the archive job reads."""
     brokers = len(settings.kafka_broker_ports) if settings.kafka_local else None
     replication = settings.topic_replication
     if brokers is not None:
@@ -47,6 +48,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         settings.topic_alerts,
         settings.topic_dlq,
         settings.topic_labels,
+        settings.topic_valid,
     )
     return [TopicSpec(name, settings.topic_partitions, replication, dict(config)) for name in names]
 

@@ -26,6 +26,7 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
+from fraudstream.archive import writer
 from fraudstream.config import Settings, env_for
 from fraudstream.detection import job
 from fraudstream.platform import procs, topics
@@ -116,7 +117,7 @@ def pipeline(
     """The detection job, reading the module's transactions topic and writing its
     alerts topic and database, with a bank producing into it."""
     run = uuid.uuid4().hex[:10]
-    names = {kind: f"{kind}-dash-{run}" for kind in ("tx", "dlq", "labels")}
+    names = {kind: f"{kind}-dash-{run}" for kind in ("tx", "dlq", "labels", "valid")}
     replication = min(dash_settings.topic_replication, len(dash_settings.kafka_broker_ports))
     isr = {"min.insync.replicas": str(dash_settings.topic_min_isr)}
     topics.ensure_topics(
@@ -128,6 +129,7 @@ def pipeline(
         topic_transactions=names["tx"],
         topic_dlq=names["dlq"],
         topic_labels=names["labels"],
+        topic_valid=names["valid"],
         detection_job_name=f"dashboard-e2e-{run}",
         detection_group_id=f"dashboard-e2e-{run}",
         detection_parallelism=1,
@@ -135,6 +137,7 @@ def pipeline(
     rules = tmp_path_factory.mktemp("rules") / "rules.yaml"
     rules.write_text(RULES)
     job_id = job.submit(settings, rules=rules)
+    archiver = writer.Background(settings).start()
     bank: Bank | None = None
     try:
         job.wait_running(settings, job_id, timeout=180)
@@ -145,6 +148,7 @@ def pipeline(
             bank.stop()
         job.cancel(settings, job_id)
         job.wait_terminal(settings, job_id)
+        archiver.stop()
         admin.delete_topics(list(names.values()))  # type: ignore[attr-defined]
 
 

@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from fraudstream.archive import writer
 from fraudstream.config import Settings
 from fraudstream.detection import job
 from fraudstream.platform import procs, topics
@@ -183,6 +184,7 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
             "topic_transactions": f"it-tx-{suffix}",
             "topic_alerts": f"it-alerts-{suffix}",
             "topic_dlq": f"it-dlq-{suffix}",
+            "topic_valid": f"it-valid-{suffix}",
             "detection_job_name": f"it-detection-{suffix}",
             "detection_group_id": f"it-detection-{suffix}",
             "detection_parallelism": 1,
@@ -195,12 +197,19 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
     _create_topics(
         admin,
         run_settings,
-        [run_settings.topic_transactions, run_settings.topic_alerts, run_settings.topic_dlq],
+        [
+            run_settings.topic_transactions,
+            run_settings.topic_alerts,
+            run_settings.topic_dlq,
+            run_settings.topic_valid,
+        ],
     )
     producer = Producer(
         {**run_settings.kafka_client_config(), "acks": "all", "enable.idempotence": True}
     )
     the_run = DetectionRun(settings=run_settings, producer=producer, dsn=settings.dsn)
+    # The archive writer, as `fraudstream run` starts it (here in a thread).
+    archiver = writer.Background(run_settings).start()
     try:
         yield the_run
     finally:
@@ -208,6 +217,7 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
         if active is not None:
             job.cancel(run_settings, active.job_id)
             job.wait_terminal(run_settings, active.job_id)
+        archiver.stop()
         # The archive may be a shared one: remove exactly what this run wrote.
         ids = list(the_run.tx.sent)
         the_run.query("DELETE FROM alerts WHERE transaction_id = ANY(%s) RETURNING 1", ids)
@@ -220,6 +230,7 @@ def run(settings: Settings, admin: AdminClient) -> Iterator[DetectionRun]:
             run_settings.topic_transactions,
             run_settings.topic_alerts,
             run_settings.topic_dlq,
+            run_settings.topic_valid,
         ]
         for future in admin.delete_topics(names).values():
             future.result()

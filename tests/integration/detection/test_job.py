@@ -188,7 +188,7 @@ def test_stream_end_to_end(run: DetectionRun) -> None:
     total = len(run.tx.sent) + len(malformed)
     run.wait(lambda: job.status(run.settings, run.job_id or "").records_in >= total, "records_in")
     status = job.status(run.settings, run.job_id or "")
-    assert status.state == "RUNNING" and status.records_out["transactions_pg"] >= len(run.tx.sent)
+    assert status.state == "RUNNING" and status.records_out["valid_kafka"] >= len(run.tx.sent)
     # What the Flink UI shows of the job names no secret.
     shown = requests.get(f"{run.settings.flink_rest}/jobs/{run.job_id}/plan", timeout=10).text
     assert "card rules" in shown

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from fraudstream.archive import writer
 from fraudstream.cli import main
 from fraudstream.config import Settings
 from fraudstream.detection import job
@@ -36,6 +37,7 @@ def parity_settings(settings: Settings, admin: AdminClient) -> Iterator[Settings
             "topic_transactions": f"it-parity-tx-{suffix}",
             "topic_alerts": f"it-parity-alerts-{suffix}",
             "topic_dlq": f"it-parity-dlq-{suffix}",
+            "topic_valid": f"it-parity-valid-{suffix}",
             "detection_job_name": f"it-parity-{suffix}",
             "detection_group_id": f"it-parity-{suffix}",
             "detection_parallelism": 1,
@@ -43,7 +45,7 @@ def parity_settings(settings: Settings, admin: AdminClient) -> Iterator[Settings
             "jvm_dir": settings.jvm_home,
         }
     )
-    names = [run.topic_transactions, run.topic_alerts, run.topic_dlq]
+    names = [run.topic_transactions, run.topic_alerts, run.topic_dlq, run.topic_valid]
     _create_topics(admin, run, names)
     yield run
     active = job.active_job(run)
@@ -88,6 +90,7 @@ def test_job_and_backtest_raise_the_same_alert_ids(
 
     job_id = job.submit(parity_settings)
     job.wait_running(parity_settings, job_id, timeout=180)
+    archiver = writer.Background(parity_settings).start()
     sink = KafkaSink(parity_settings, parity_settings.topic_transactions)
     report = replay(sink, stream, rate=None)
     assert report.complete
@@ -119,6 +122,7 @@ def test_job_and_backtest_raise_the_same_alert_ids(
             procs.wait_until(settled, timeout=60, component="detection job", what="alerts")
         assert got == expected, {"job only": got - expected, "backtest only": expected - got}
     finally:
+        archiver.stop()
         query("DELETE FROM alerts WHERE transaction_id = ANY(%s) RETURNING 1")
         query("DELETE FROM transactions WHERE transaction_id = ANY(%s) RETURNING 1")
         query("DELETE FROM fraud_labels WHERE transaction_id = ANY(%s) RETURNING 1")

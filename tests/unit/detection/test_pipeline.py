@@ -62,38 +62,32 @@ def test_source_reads_raw_records_from_committed_offsets() -> None:
     assert "WATERMARK" not in source.upper()
 
 
-def test_sinks_are_upserts_and_at_least_once() -> None:
-    statements = pipeline.sink_ddl(_settings())
-    assert len(statements) == 5
+def test_detection_sinks_are_kafka_only_and_at_least_once() -> None:
+    """Nothing in the job writes to PostgreSQL: a database outage cannot fail it."""
+    statements = pipeline.sink_ddl(_settings(topic_valid="valid-out"))
+    assert len(statements) == 3
     text = "\n".join(statements)
-    for table in ("transactions_pg", "alerts_pg", "rejected_pg", "alerts_kafka", "dlq_kafka"):
+    for table in ("alerts_kafka", "dlq_kafka", "valid_kafka"):
         assert f"CREATE TEMPORARY TABLE {table} (" in text
-    assert "PRIMARY KEY (transaction_id) NOT ENFORCED" in text
-    assert "PRIMARY KEY (alert_id) NOT ENFORCED" in text
-    assert "PRIMARY KEY (source_topic, source_partition, source_offset) NOT ENFORCED" in text
-    assert text.count("'sink.delivery-guarantee' = 'at-least-once'") == 2
+    assert "jdbc" not in text and PASSWORD not in text
+    assert text.count("'sink.delivery-guarantee' = 'at-least-once'") == 3
     assert "'topic' = 'alerts-out'" in text and "'topic' = 'dlq-out'" in text
-    assert "jdbc:postgresql://127.0.0.1:15432/fraudstream?stringtype=unspecified" in text
-    # Episodes update the alert row in place: hits and the last transaction.
-    assert "hits INT, last_transaction_id STRING" in text
-    for default in ("fraud-alerts", "transactions-dlq", ":9092", ":5432"):
+    assert "'topic' = 'valid-out'" in text and "'key.fields' = 'transaction_id'" in text
+    for default in ("fraud-alerts", "transactions-dlq", "transactions-valid", ":9092"):
         assert default not in text
 
 
 def test_inserts_feed_every_sink_from_the_operator_views() -> None:
     inserts = pipeline.inserts(_settings(), "tx_valid", "tx_rejected", "alerts_out")
     targets = [s.split()[2] for s in inserts]
-    assert targets == ["transactions_pg", "rejected_pg", "dlq_kafka", "alerts_pg", "alerts_kafka"]
+    assert targets == ["valid_kafka", "dlq_kafka", "alerts_kafka"]
     assert inserts[0].endswith("FROM tx_valid")
-    assert all(s.endswith("FROM tx_rejected") for s in inserts[1:3])
-    assert inserts[3].endswith("FROM alerts_out")
-    assert inserts[4] == "INSERT INTO alerts_kafka SELECT alert_id, json FROM alerts_out"
-    assert "hits, last_transaction_id FROM alerts_out" in inserts[3]
-    # PostgreSQL text cannot hold NUL: free text is cleaned on the way in.
+    assert inserts[1].endswith("FROM tx_rejected")
+    assert inserts[2] == "INSERT INTO alerts_kafka SELECT alert_id, json FROM alerts_out"
+    # PostgreSQL text cannot hold NUL: free text is cleaned before it travels.
     assert "REPLACE(merchant, CHR(0), '')" in inserts[0]
-    assert "REPLACE(merchant, CHR(0), '')" in inserts[3]
-    # The source topic is a literal in the rejected rows and the DLQ JSON.
-    assert "'tx-in'" in inserts[1] and "KEY 'source_topic' VALUE 'tx-in'" in inserts[2]
+    # The source topic is a literal in the DLQ JSON.
+    assert "KEY 'source_topic' VALUE 'tx-in'" in inserts[1]
 
 
 def test_sql_never_holds_the_card_number_or_token_key() -> None:
@@ -102,18 +96,11 @@ def test_sql_never_holds_the_card_number_or_token_key() -> None:
     assert TOKEN_KEY not in text
 
 
-def test_db_password_only_in_the_jdbc_sinks() -> None:
-    # The JDBC connector takes its password as a table option; nothing else
-    # in the job's SQL may carry it.
+def test_db_password_nowhere_in_the_job() -> None:
+    # PostgreSQL is the archive writer's business: the job's SQL never
+    # carries its password.
     settings = _settings()
-    statements = pipeline.sink_ddl(settings)
-    with_password = [s for s in statements if PASSWORD in s]
-    assert len(with_password) == 3
-    assert all("'connector' = 'jdbc'" in s for s in with_password)
-    assert all(s.count(PASSWORD) == 1 for s in with_password)
-    assert f"'password' = '{PASSWORD}'" in with_password[0]
-    assert PASSWORD not in pipeline.source_ddl(settings)
-    assert not any(PASSWORD in s for s in pipeline.inserts(settings, "v", "r", "a"))
+    assert PASSWORD not in all_sql(settings)
 
 
 def test_quote_escapes_single_quotes() -> None:
@@ -148,19 +135,6 @@ def test_kafka_sasl_properties() -> None:
     assert "properties.sasl.jaas.config" not in pipeline.kafka_properties(
         _settings(kafka_sasl_mechanism="PLAIN")
     )
-
-
-def test_jdbc_connection_from_an_external_dsn() -> None:
-    settings = _settings(
-        postgres_dsn=SecretStr("postgresql://u:p%40ss@db.example:6000/arch?sslmode=require")
-    )
-    conn = pipeline.jdbc_connection(settings)
-    assert (
-        conn["url"]
-        == "jdbc:postgresql://db.example:6000/arch?sslmode=require&stringtype=unspecified"
-    )
-    assert conn["username"] == "u"
-    assert conn["password"] == "p%40ss"
 
 
 def test_job_config() -> None:
@@ -214,6 +188,11 @@ def test_build_declares_the_job(packs: tuple[str, ...], user_operator: bool) -> 
     assert not any("_stream_key_by_map_operator" in n for n in nodes) or user_operator
     # The token key reaches the validating operator only, never the plan's text.
     assert TOKEN_KEY not in plan
+    # Keyed by transaction id in the JVM (for de-duplication), then by card.
+    assert sum("JSON_VALUE" in n for n in nodes) >= 1
+    # One validating subtask keeps each partition's records in order.
+    validate = [n for n in json.loads(plan)["nodes"] if n["contents"] == "validate"]
+    assert [n["parallelism"] for n in validate] == [1]
 
 
 def test_build_rejects_a_bad_catalogue_before_touching_flink() -> None:

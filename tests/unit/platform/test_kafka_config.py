@@ -74,7 +74,13 @@ def test_format_uses_equals_form_for_ids_starting_with_dash(tmp_path: Path) -> N
 def test_topic_specs(tmp_path: Path) -> None:
     specs = topics.topic_specs(_settings(tmp_path))
     names = [s.name for s in specs]
-    assert names == ["transactions", "fraud-alerts", "transactions-dlq", "fraud-labels"]
+    assert names == [
+        "transactions",
+        "fraud-alerts",
+        "transactions-dlq",
+        "fraud-labels",
+        "transactions-valid",
+    ]
     for spec in specs:
         assert (spec.partitions, spec.replication) == (3, 3)
         assert spec.config == {"min.insync.replicas": "2"}
