@@ -58,6 +58,8 @@ class Builder:
     """Builds the corpus's records; remembers each case's transaction id."""
 
     ids: dict[str, str] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """each case's record, when it is one: a duplicate repeats it"""
 
     def record(self, **changes: Any) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -179,6 +181,16 @@ CORPUS: list[Case] = [
         lambda b: b.record(cvv="654", track2=f"{PANS[9]}=2512101", amount=0),
         dlq("bad_amount"),
     ),
+    Case(
+        "the same record again (a producer's retry)",
+        lambda b: dict(b.records["unknown currency"]),
+        archived("unknown_currency"),
+    ),
+    Case(
+        "another record under a transaction id seen before",
+        lambda b: {**b.records["unknown currency"], "amount": 4321.0, "bank_id": "BANK_OTHER"},
+        dlq("duplicate_transaction_id"),
+    ),
 ]
 
 ALL_PANS = [CARD, *PANS]
@@ -205,6 +217,8 @@ def _produce(run: DetectionRun) -> list[Sent]:
             tid = json.loads(payload)["transaction_id"]
         if tid is not None:
             builder.ids[case.name] = tid
+        if isinstance(built, dict):
+            builder.records[case.name] = built
         item = Sent(case, payload, tid)
 
         def delivered(err: Any, msg: Message, item: Sent = item) -> None:
@@ -303,6 +317,12 @@ def test_bad_input_corpus_gets_its_documented_outcome_and_no_clear_card_number_i
         )
     )
     assert flags == {s.transaction_id: s.case.outcome.flags for s in archived_cases}
+    # The first record under an id wins: the other record did not overwrite it.
+    first = next(s for s in archived_cases if s.case.name == "unknown currency")
+    ((amount, bank),) = run.query(
+        "SELECT amount, bank_id FROM transactions WHERE transaction_id = %s", first.transaction_id
+    )
+    assert bank == "BANK_IT" and float(amount) != 4321.0
 
     # The job never restarted; the travel rule counted what it could not judge.
     run.wait(lambda: job.status(run.settings, job_id).unjudged >= 1, "unjudged metric")
