@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from confluent_kafka.admin import AdminClient
 
-from fraudstream.archive import migrate
+from fraudstream.archive import migrate, roles
 from fraudstream.config import Settings
 from fraudstream.platform import flink, jvm, kafka, ports, postgres, procs, retry, topics
 from fraudstream.platform.jvm import PrerequisiteError
@@ -267,6 +268,17 @@ class Stack:
             log_file=log_file,
             proc=proc,
         )
+        granted = _component_roles(s)
+        if granted is not None:
+            retry.retry(
+                lambda: roles.apply(s.dsn, *granted),
+                deadline=deadline,
+                component="postgres",
+                what="the job's and the dashboard's privileges",
+                transient=postgres.transient,
+                log_file=log_file,
+                proc=proc,
+            )
 
     def _wait_kafka(self) -> None:
         s = self.settings
@@ -501,6 +513,20 @@ class Stack:
             "healthy": all(c.healthy for c in components),
             "components": [asdict(c) for c in components],
         }
+
+
+def _component_roles(settings: Settings) -> tuple[str, str] | None:
+    """The job's and the dashboard's role names, when the stack manages their grants:
+    always on the local server; on an existing one when both DSNs are set."""
+    if settings.postgres_local:
+        return settings.postgres_job_user, settings.postgres_dashboard_user
+    if settings.postgres_job_dsn is None or settings.postgres_dashboard_dsn is None:
+        return None
+    job = urlsplit(settings.job_dsn).username
+    dashboard = urlsplit(settings.dashboard_dsn).username
+    if not job or not dashboard:
+        return None
+    return job, dashboard
 
 
 def _admin_ping(settings: Settings) -> bool:

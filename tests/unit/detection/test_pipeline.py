@@ -17,6 +17,7 @@ from fraudstream.detection import job, pipeline
 from fraudstream.detection.rules import load_catalogue, parse_catalogue
 
 PASSWORD = "s3cret-pw"
+JOB_PASSWORD = "j0b-pw"
 TOKEN_KEY = "token-key-xyz"
 
 
@@ -28,6 +29,7 @@ def _settings(**overrides: object) -> Settings:
         "kafka_broker_ports": [19001, 19002],
         "postgres_port": 15432,
         "postgres_password": SecretStr(PASSWORD),
+        "postgres_job_password": SecretStr(JOB_PASSWORD),
         "card_token_key": SecretStr(TOKEN_KEY),
         "detection_checkpoint_interval_ms": 7000,
         "home": Path("/tmp/fraudstream-unit"),
@@ -104,16 +106,19 @@ def test_sql_never_holds_the_card_number_or_token_key() -> None:
 
 def test_db_password_only_in_the_jdbc_sinks() -> None:
     # The JDBC connector takes its password as a table option; nothing else
-    # in the job's SQL may carry it.
+    # in the job's SQL may carry it. The job connects as its own role: the
+    # schema owner's password is nowhere in the job.
     settings = _settings()
     statements = pipeline.sink_ddl(settings)
-    with_password = [s for s in statements if PASSWORD in s]
+    with_password = [s for s in statements if JOB_PASSWORD in s]
     assert len(with_password) == 3
     assert all("'connector' = 'jdbc'" in s for s in with_password)
-    assert all(s.count(PASSWORD) == 1 for s in with_password)
-    assert f"'password' = '{PASSWORD}'" in with_password[0]
-    assert PASSWORD not in pipeline.source_ddl(settings)
-    assert not any(PASSWORD in s for s in pipeline.inserts(settings, "v", "r", "a"))
+    assert all(s.count(JOB_PASSWORD) == 1 for s in with_password)
+    assert f"'password' = '{JOB_PASSWORD}'" in with_password[0]
+    assert f"'username' = '{settings.postgres_job_user}'" in with_password[0]
+    assert JOB_PASSWORD not in pipeline.source_ddl(settings)
+    assert not any(JOB_PASSWORD in s for s in pipeline.inserts(settings, "v", "r", "a"))
+    assert PASSWORD not in all_sql(settings)
 
 
 def test_quote_escapes_single_quotes() -> None:
