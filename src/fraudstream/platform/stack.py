@@ -22,7 +22,17 @@ from confluent_kafka.admin import AdminClient
 
 from fraudstream.archive import migrate, roles
 from fraudstream.config import Settings
-from fraudstream.platform import flink, jvm, kafka, ports, postgres, procs, retry, topics
+from fraudstream.platform import (
+    acls,
+    flink,
+    jvm,
+    kafka,
+    ports,
+    postgres,
+    procs,
+    retry,
+    topics,
+)
 from fraudstream.platform.jvm import PrerequisiteError
 from fraudstream.platform.procs import ManagedProcess, ReadinessError
 
@@ -180,6 +190,9 @@ class Stack:
         s = self.settings
         nodes = kafka.write_configs(s)
         cluster_id = kafka.cluster_id(s)
+        fresh = not any(kafka.is_formatted(node) for node in nodes)
+        if not fresh:
+            kafka.check_security(s)
         formatting = [
             (
                 node,
@@ -199,6 +212,8 @@ class Stack:
                 log.error("storage format of %s failed:\n%s", node.name, out[-4000:])
                 last = out.strip().splitlines()[-1:] or ["no output"]
                 raise ReadinessError(node.name, f"storage format failed: {last[0]}")
+        if fresh:
+            kafka.record_security(s)
         for node in nodes:
             self.start_node(node.name)
 
@@ -314,6 +329,15 @@ class Stack:
             transient=topics.transient,
             log_file=self._log_of("kafka-controller"),
         )
+        if s.kafka_scram:
+            retry.retry(
+                lambda: _ensure_kafka_roles(admin, s),
+                deadline=deadline,
+                component="kafka",
+                what="the SCRAM users and ACLs of each role",
+                transient=topics.transient,
+                log_file=self._log_of("kafka-controller"),
+            )
         min_isr = min(s.topic_min_isr, s.topic_replication)
         retry.retry(
             lambda: self._topics_ready(admin, names, brokers, min_isr),
@@ -513,6 +537,11 @@ class Stack:
             "healthy": all(c.healthy for c in components),
             "components": [asdict(c) for c in components],
         }
+
+
+def _ensure_kafka_roles(admin: AdminClient, settings: Settings) -> None:
+    acls.ensure_users(admin, settings)
+    acls.ensure_acls(admin, settings)
 
 
 def _component_roles(settings: Settings) -> tuple[str, str] | None:
