@@ -142,11 +142,20 @@ def node_properties(settings: Settings, node: KafkaNode) -> dict[str, str | int]
     return common
 
 
+_UNSAFE = frozenset('"\\,]')
+
+
+def check_credential(value: str) -> str:
+    """``value`` if it can travel in a JAAS line and in ``--add-scram``, else ValueError."""
+    if _UNSAFE & set(value):
+        raise ValueError('Kafka user names and passwords may not contain " \\ , or ]')
+    return value
+
+
 def _jaas(module: str, **options: str) -> str:
-    """A JAAS configuration line; values may not hold a double quote."""
+    """A JAAS configuration line."""
     for value in options.values():
-        if '"' in value or "\\" in value:
-            raise ValueError("Kafka user names and passwords may not contain '\"' or '\\'")
+        check_credential(value)
     pairs = " ".join(f'{key}="{value}"' for key, value in options.items())
     return f"{module} required {pairs};"
 
@@ -241,7 +250,7 @@ def format_argv(settings: Settings, node: KafkaNode, cluster_id: str) -> list[st
     if settings.kafka_scram and node.role == "controller":
         # The admin's SCRAM credential must exist before any broker can log
         # in with it: it goes into the metadata log's bootstrap snapshot.
-        user, password = settings.kafka_credentials("admin")
+        user, password = map(check_credential, settings.kafka_credentials("admin"))
         extra.append(
             f"--add-scram={settings.kafka_scram_mechanism}=[name={user},password={password}]"
         )
