@@ -34,6 +34,9 @@ ISO_UTC: Final = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
 VALIDATE_UID: Final = "validate"
 CARD_RULES_UID: Final = "card-profiles"
 USER_RULES_UID: Final = "user-profiles"
+# flink-sql-connector-kafka relocates the Kafka client: a JAAS line must name
+# the login module under this prefix ("No LoginModule found" otherwise).
+KAFKA_SHADED: Final = "org.apache.flink.kafka.shaded."
 
 
 def quote(text: str) -> str:
@@ -58,7 +61,7 @@ def kafka_properties(settings: Settings) -> dict[str, str]:
         props["properties.sasl.mechanism"] = mechanism
         username, password = client.get("sasl.username"), client.get("sasl.password")
         if username and password is not None:
-            module = (
+            module = KAFKA_SHADED + (
                 "org.apache.kafka.common.security.plain.PlainLoginModule"
                 if mechanism == "PLAIN"
                 else "org.apache.kafka.common.security.scram.ScramLoginModule"

@@ -139,7 +139,8 @@ def test_kafka_sasl_properties() -> None:
     assert plain["properties.security.protocol"] == "SASL_SSL"
     assert plain["properties.sasl.mechanism"] == "PLAIN"
     assert plain["properties.sasl.jaas.config"] == (
-        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.plain.PlainLoginModule "
+        "required "
         'username="u" password="kpw";'
     )
     scram = pipeline.kafka_properties(
