@@ -83,6 +83,21 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_security: str = Field(
+        default="plaintext",
+        pattern="^(plaintext|scram)$",
+        description="Local stack only: plaintext (loopback default) or scram "
+        "(SASL/SCRAM listeners and ACLs per role, see docs/SECURITY.md).",
+    )
+    kafka_scram_mechanism: str = Field(default="SCRAM-SHA-512", pattern="^SCRAM-SHA-(256|512)$")
+    kafka_admin_user: str = "fraudstream-admin"
+    kafka_admin_password: SecretStr = SecretStr("fraudstream-admin-dev")
+    kafka_producer_user: str = "fraudstream-producer"
+    kafka_producer_password: SecretStr = SecretStr("fraudstream-producer-dev")
+    kafka_job_user: str = "fraudstream-job"
+    kafka_job_password: SecretStr = SecretStr("fraudstream-job-dev")
+    kafka_dashboard_user: str = "fraudstream-dashboard"
+    kafka_dashboard_password: SecretStr = SecretStr("fraudstream-dashboard-dev")
 
     topic_transactions: str = "transactions"
     topic_alerts: str = "fraud-alerts"
@@ -163,6 +178,19 @@ class Settings(BaseSettings):
     postgres_db: str = "fraudstream"
     postgres_user: str = "fraudstream"
     postgres_password: SecretStr = SecretStr("fraudstream")
+    # One role per component (docs/SECURITY.md); the one above owns the schema.
+    postgres_job_user: str = "fraudstream_job"
+    postgres_job_password: SecretStr = SecretStr("fraudstream-job-dev")
+    postgres_job_dsn: SecretStr | None = Field(
+        default=None,
+        description="Existing server: DSN of the detection job's role; default postgres_dsn.",
+    )
+    postgres_dashboard_user: str = "fraudstream_dashboard"
+    postgres_dashboard_password: SecretStr = SecretStr("fraudstream-dashboard-dev")
+    postgres_dashboard_dsn: SecretStr | None = Field(
+        default=None,
+        description="Existing server: DSN of the dashboard's role; default postgres_dsn.",
+    )
     postgres_os_user: str = Field(
         default="postgres",
         description="Unprivileged OS user that runs the local server when we are root.",
@@ -175,6 +203,16 @@ class Settings(BaseSettings):
     )
     dashboard_window: int = Field(
         default=2000, gt=0, description="Recent alerts the dashboard keeps in memory."
+    )
+    dashboard_users_file: Path | None = Field(
+        default=None,
+        description="Analysts and their password hashes; default <home>/dashboard-users.json.",
+    )
+    dashboard_login: str = Field(
+        default="auto",
+        pattern="^(auto|required)$",
+        description="auto: login when the dashboard binds a non-loopback address or users "
+        "exist; required: always.",
     )
     dashboard_group_id: str | None = Field(
         default=None,
@@ -221,7 +259,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("home", "jvm_dir", mode="after")
+    @field_validator("home", "jvm_dir", "dashboard_users_file", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -289,8 +327,36 @@ class Settings(BaseSettings):
 
     @property
     def dsn(self) -> str:
-        """libpq connection string for the archive (contains the password)."""
+        """libpq connection string of the schema owner (migrations; contains the password)."""
         return self._dsn
+
+    def _role_dsn(self, user: str, password: SecretStr, external: SecretStr | None) -> str:
+        if not self.postgres_local:
+            return (external or self.postgres_dsn or SecretStr("")).get_secret_value()
+        return (
+            f"postgresql://{user}:{password.get_secret_value()}@{self.host}:"
+            f"{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def job_dsn(self) -> str:
+        """DSN of the detection job's role (writes its tables, reads the block list)."""
+        return self._role_dsn(
+            self.postgres_job_user, self.postgres_job_password, self.postgres_job_dsn
+        )
+
+    @property
+    def dashboard_dsn(self) -> str:
+        """DSN of the dashboard's role (reads everything, writes triage verdicts)."""
+        return self._role_dsn(
+            self.postgres_dashboard_user,
+            self.postgres_dashboard_password,
+            self.postgres_dashboard_dsn,
+        )
+
+    @property
+    def dashboard_users_path(self) -> Path:
+        return self.dashboard_users_file or self.home / "dashboard-users.json"
 
     @property
     def dsn_redacted(self) -> str:
@@ -352,8 +418,34 @@ class Settings(BaseSettings):
             )
         return None
 
-    def kafka_client_config(self) -> dict[str, str]:
-        """Connection settings shared by every librdkafka client we create."""
+    @property
+    def kafka_scram(self) -> bool:
+        """SASL/SCRAM with ACLs on the local stack (FRAUDSTREAM_KAFKA_SECURITY=scram)."""
+        return self.kafka_local and self.kafka_security == "scram"
+
+    def kafka_credentials(self, role: str) -> tuple[str, str]:
+        """SCRAM user and password of ``role`` (admin, producer, job, dashboard)."""
+        if role not in KAFKA_ROLES:
+            raise ValueError(f"unknown Kafka role {role!r}; one of {', '.join(KAFKA_ROLES)}")
+        user: str = getattr(self, f"kafka_{role}_user")
+        password: SecretStr = getattr(self, f"kafka_{role}_password")
+        return user, password.get_secret_value()
+
+    def kafka_client_config(self, role: str = "admin") -> dict[str, str]:
+        """Connection settings of a librdkafka client acting as ``role``.
+
+        With ``kafka_security=scram`` each role has its own SCRAM identity;
+        otherwise every role shares the kafka_security_protocol/kafka_sasl_* ones.
+        """
+        if self.kafka_scram:
+            user, password = self.kafka_credentials(role)
+            return {
+                "bootstrap.servers": self.bootstrap_servers,
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": self.kafka_scram_mechanism,
+                "sasl.username": user,
+                "sasl.password": password,
+            }
         config = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
@@ -375,6 +467,9 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+KAFKA_ROLES = ("admin", "producer", "job", "dashboard")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -197,7 +197,7 @@ class Archiver:
     def _consumer(self) -> Consumer:
         consumer = Consumer(
             {
-                **self.settings.kafka_client_config(),
+                **self.settings.kafka_client_config("job"),
                 "group.id": self.settings.archive_group,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
@@ -283,7 +283,7 @@ class Archiver:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.settings.dsn, autocommit=True, connect_timeout=5)
+            self._conn = psycopg.connect(self.settings.job_dsn, autocommit=True, connect_timeout=5)
         return self._conn
 
     def _drop_connection(self) -> None:

@@ -64,7 +64,7 @@ class FeedStatus:
 
 def consumer_config(settings: Settings, group_id: str) -> dict[str, Any]:
     return {
-        **settings.kafka_client_config(),
+        **settings.kafka_client_config("dashboard"),
         "group.id": group_id,
         "client.id": group_id,
         "isolation.level": "read_committed",

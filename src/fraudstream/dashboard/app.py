@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fraudstream.dashboard import state, ui
+from fraudstream.config import load_settings
+from fraudstream.dashboard import login, state, ui
 from fraudstream.dashboard.views import alerts, analytics, overview, rules, triage
 
 
 def main() -> None:
     st.set_page_config(page_title="fraudstream", page_icon=":material/shield:", layout="wide")
+    login.gate(load_settings())
     pages = [
         st.Page(
             overview.render,

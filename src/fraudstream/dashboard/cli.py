@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from fraudstream.config import Settings, env_for, load_settings
+from fraudstream.dashboard import auth
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,59 @@ def register(sub: Any) -> None:
     parser.add_argument("--port", type=int, help="port (default: settings.dashboard_port)")
     parser.add_argument("--host", help="address to bind (default: settings.host)")
     parser.set_defaults(func=_run)
+    actions = parser.add_subparsers(dest="dashboard_action", metavar="ACTION")
+    add = actions.add_parser(
+        "add-user",
+        help="add an analyst (or set a new password) in the dashboard users file",
+        description="Store NAME with an argon2id hash of a password read from the terminal "
+        "(twice) or, with --password-stdin, from the first line of standard input.",
+    )
+    add.add_argument("name", help="the analyst's user name; triage verdicts record it")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.set_defaults(func=_add_user)
+
+
+def _user_error(message: str) -> Exception:
+    from fraudstream.cli import UserError
+
+    return UserError(message)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise _user_error("the two passwords differ; nothing stored")
+    return first
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    path = settings.dashboard_users_path
+    password = _read_password(args.password_stdin)
+    try:
+        new = auth.add_user(path, args.name, password)
+    except auth.UsersFileError as exc:
+        raise _user_error(str(exc)) from exc
+    print(f"{'added' if new else 'new password for'} {args.name} in {path}")
+    return 0
+
+
+def check_login(settings: Settings) -> None:
+    """Refuse to serve a dashboard that needs a login nobody can give."""
+    try:
+        users = auth.load(settings.dashboard_users_path)
+    except auth.UsersFileError as exc:
+        raise _user_error(str(exc)) from exc
+    if auth.login_required(settings, users) and not users:
+        raise _user_error(
+            f"the dashboard on {settings.host} requires a login and "
+            f"{settings.dashboard_users_path} has no users; add one with "
+            "`fraudstream dashboard add-user NAME`"
+        )
 
 
 def streamlit_argv(settings: Settings) -> list[str]:
@@ -53,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.host is not None:
         overrides["host"] = args.host
     settings = load_settings(**overrides)
+    check_login(settings)
     return serve(settings)
 
 

@@ -75,4 +75,4 @@ def live_alerts(feed: AlertFeed) -> pd.DataFrame:
 
 def context() -> Context:
     settings = load_settings()
-    return Context(settings=settings, feed=feed(settings), archive=Archive(settings.dsn))
+    return Context(settings=settings, feed=feed(settings), archive=Archive(settings.dashboard_dsn))

@@ -33,6 +33,9 @@ ISO_UTC: Final = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
 VALIDATE_UID: Final = "validate"
 CARD_RULES_UID: Final = "card-profiles"
 USER_RULES_UID: Final = "user-profiles"
+# flink-sql-connector-kafka relocates the Kafka client: a JAAS line must name
+# the login module under this prefix ("No LoginModule found" otherwise).
+KAFKA_SHADED: Final = "org.apache.flink.kafka.shaded."
 
 
 def quote(text: str) -> str:
@@ -45,25 +48,32 @@ def _with(options: dict[str, str]) -> str:
 
 
 def kafka_properties(settings: Settings) -> dict[str, str]:
-    """Connection properties of the Java Kafka clients inside the job."""
+    """Connection properties of the Java Kafka clients inside the job (its own
+    SCRAM identity when the local stack runs with ``kafka_security=scram``)."""
+    client = settings.kafka_client_config("job")
     props = {
-        "properties.bootstrap.servers": settings.bootstrap_servers,
-        "properties.security.protocol": settings.kafka_security_protocol,
+        "properties.bootstrap.servers": client["bootstrap.servers"],
+        "properties.security.protocol": client["security.protocol"],
     }
-    if settings.kafka_sasl_mechanism:
-        props["properties.sasl.mechanism"] = settings.kafka_sasl_mechanism
-        if settings.kafka_sasl_username and settings.kafka_sasl_password is not None:
-            module = (
+    mechanism = client.get("sasl.mechanism")
+    if mechanism:
+        props["properties.sasl.mechanism"] = mechanism
+        username, password = client.get("sasl.username"), client.get("sasl.password")
+        if username and password is not None:
+            module = KAFKA_SHADED + (
                 "org.apache.kafka.common.security.plain.PlainLoginModule"
-                if settings.kafka_sasl_mechanism == "PLAIN"
+                if mechanism == "PLAIN"
                 else "org.apache.kafka.common.security.scram.ScramLoginModule"
             )
-            password = settings.kafka_sasl_password.get_secret_value()
             props["properties.sasl.jaas.config"] = (
-                f'{module} required username="{settings.kafka_sasl_username}" '
-                f'password="{password}";'
+                f'{module} required username="{_jaas(username)}" password="{_jaas(password)}";'
             )
     return props
+
+
+def _jaas(value: str) -> str:
+    """A JAAS option value inside double quotes."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def kafka_sink_ddl(name: str, topic: str, settings: Settings) -> str:
@@ -243,7 +253,7 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     rules = catalogue.model_dump(mode="json")
     alerts = (
         _by_field0(checked, operators.TX_ROW)
-        .process(operators.CardRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
+        .process(operators.CardRules(rules, settings.job_dsn), output_type=operators.ALERT_ROW)
         .uid(CARD_RULES_UID)
         .name("card rules")
         .set_parallelism(python_parallelism)
@@ -251,7 +261,7 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     if engine.has_user_rules:
         user_alerts = (
             checked.key_by(lambda row: row[1][5], key_type=Types.LONG())
-            .process(operators.UserRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
+            .process(operators.UserRules(rules, settings.job_dsn), output_type=operators.ALERT_ROW)
             .uid(USER_RULES_UID)
             .name("user rules")
             .set_parallelism(python_parallelism)

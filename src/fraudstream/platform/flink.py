@@ -83,8 +83,12 @@ def cluster_config(settings: Settings) -> dict[str, Any]:
         "python.client.executable": sys.executable,
         "env.java.home": str(jvm.java_home()),
         "env.log.dir": str(settings.logs_dir),
-        "web.submit.enable": True,
-        "web.cancel.enable": True,
+        # No jar upload/run through the REST API or the web UI: jobs arrive as
+        # job graphs from the PyFlink client (POST /jobs). web.cancel.enable
+        # only hides the UI's cancel button; REST cancellation (PATCH
+        # /jobs/:id, used by `fraudstream job cancel`) stays, see docs/SECURITY.md.
+        "web.submit.enable": False,
+        "web.cancel.enable": False,
         "heartbeat.timeout": 20000,
         # The TaskManager usually asks for the ResourceManager before the
         # JobManager has started it; Flink's default 10 s pause after such a

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 CONTROLLER_NODE_ID = 1
 CONTROLLER_LISTENER = "CONTROLLER"
 BROKER_LISTENER = "PLAINTEXT"
+# With kafka_security=scram: the broker listener's name (SASL_PLAINTEXT).
+SCRAM_LISTENER = "BROKER"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 LOG4J2 = """\
 status = warn
@@ -123,16 +126,19 @@ def node_properties(settings: Settings, node: KafkaNode) -> dict[str, str | int]
         ),
         "log.dirs": str(node.data_dir),
     }
+    if settings.kafka_scram:
+        common.update(scram_properties(settings, node))
     if node.role == "controller":
         common["listeners"] = f"{CONTROLLER_LISTENER}://{host}:{node.port}"
         return common
     replication = min(settings.topic_replication, len(settings.kafka_broker_ports))
     min_isr = min(settings.topic_min_isr, replication)
+    listener = broker_listener(settings)
     common.update(
         {
-            "listeners": f"{BROKER_LISTENER}://{host}:{node.port}",
-            "advertised.listeners": f"{BROKER_LISTENER}://{host}:{node.port}",
-            "inter.broker.listener.name": BROKER_LISTENER,
+            "listeners": f"{listener}://{host}:{node.port}",
+            "advertised.listeners": f"{listener}://{host}:{node.port}",
+            "inter.broker.listener.name": listener,
             # Topics we do not create explicitly (internal ones included) get
             # the same durability as ours.
             "num.partitions": settings.topic_partitions,
@@ -157,10 +163,80 @@ def node_properties(settings: Settings, node: KafkaNode) -> dict[str, str | int]
     return common
 
 
+_UNSAFE = frozenset('"\\,]')
+
+
+def check_credential(value: str) -> str:
+    """``value`` if it can travel in a JAAS line and in ``--add-scram``, else ValueError."""
+    if _UNSAFE & set(value):
+        raise ValueError('Kafka user names and passwords may not contain " \\ , or ]')
+    return value
+
+
+def _jaas(module: str, **options: str) -> str:
+    """A JAAS configuration line."""
+    for value in options.values():
+        check_credential(value)
+    pairs = " ".join(f'{key}="{value}"' for key, value in options.items())
+    return f"{module} required {pairs};"
+
+
+def scram_properties(settings: Settings, node: KafkaNode) -> dict[str, str | int]:
+    """SASL listeners and the ACL authorizer of one node (``kafka_security=scram``).
+
+    Clients and brokers authenticate with SCRAM on the broker listener; the
+    credentials live in the cluster metadata (the admin's is written at
+    format time). The controller listener uses SASL/PLAIN with the admin's
+    password from this file: SCRAM cannot authenticate the connections that
+    deliver the metadata holding the SCRAM credentials. The admin is the
+    only super user; everyone else gets exactly the ACLs of ``acls.py``.
+    """
+    user, password = settings.kafka_credentials("admin")
+    mechanism = settings.kafka_scram_mechanism
+    props: dict[str, str | int] = {
+        "listener.security.protocol.map": (
+            f"{CONTROLLER_LISTENER}:SASL_PLAINTEXT,{SCRAM_LISTENER}:SASL_PLAINTEXT"
+        ),
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        f"listener.name.{CONTROLLER_LISTENER.lower()}.sasl.enabled.mechanisms": "PLAIN",
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": f"User:{user}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    if node.role == "controller":
+        props["sasl.enabled.mechanisms"] = "PLAIN"
+        props[f"listener.name.{CONTROLLER_LISTENER.lower()}.plain.sasl.jaas.config"] = _jaas(
+            plain, username=user, password=password, **{f"user_{user}": password}
+        )
+        return props
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    props.update(
+        {
+            "sasl.enabled.mechanisms": mechanism,
+            "sasl.mechanism.inter.broker.protocol": mechanism,
+            f"listener.name.{SCRAM_LISTENER.lower()}.{mechanism.lower()}.sasl.jaas.config": _jaas(
+                scram, username=user, password=password
+            ),
+            f"listener.name.{CONTROLLER_LISTENER.lower()}.plain.sasl.jaas.config": _jaas(
+                plain, username=user, password=password
+            ),
+        }
+    )
+    return props
+
+
+def broker_listener(settings: Settings) -> str:
+    return SCRAM_LISTENER if settings.kafka_scram else BROKER_LISTENER
+
+
 def write_configs(settings: Settings) -> list[KafkaNode]:
     all_nodes = nodes(settings)
     for node in all_nodes:
         node.config_file.parent.mkdir(parents=True, exist_ok=True)
+        # The files may hold the admin's password: readable by us only.
+        node.config_file.touch(mode=0o600, exist_ok=True)
+        node.config_file.chmod(0o600)
         node.config_file.write_text(_render(node_properties(settings, node)))
     (settings.home / "conf" / "kafka" / "log4j2.properties").write_text(LOG4J2)
     return all_nodes
@@ -191,6 +267,14 @@ def server_argv(settings: Settings, node: KafkaNode) -> list[str]:
 
 
 def format_argv(settings: Settings, node: KafkaNode, cluster_id: str) -> list[str]:
+    extra: list[str] = []
+    if settings.kafka_scram and node.role == "controller":
+        # The admin's SCRAM credential must exist before any broker can log
+        # in with it: it goes into the metadata log's bootstrap snapshot.
+        user, password = map(check_credential, settings.kafka_credentials("admin"))
+        extra.append(
+            f"--add-scram={settings.kafka_scram_mechanism}=[name={user},password={password}]"
+        )
     return java_argv(
         settings,
         "kafka.tools.StorageTool",
@@ -199,8 +283,32 @@ def format_argv(settings: Settings, node: KafkaNode, cluster_id: str) -> list[st
         # "=" form: a cluster id may start with "-".
         f"--cluster-id={cluster_id}",
         f"--config={node.config_file}",
+        *extra,
         heap="256m",
     )
+
+
+def security_file(settings: Settings) -> Path:
+    """Which security the Kafka data was formatted with (plaintext or scram)."""
+    return settings.data_dir / "kafka" / "security"
+
+
+def check_security(settings: Settings) -> None:
+    """Refuse scram on data formatted without it: the admin's credential is missing."""
+    path = security_file(settings)
+    formatted = path.read_text().strip() if path.is_file() else "plaintext"
+    if settings.kafka_scram and formatted != "scram":
+        raise jvm.PrerequisiteError(
+            "the local Kafka data was formatted without SCRAM credentials; "
+            "FRAUDSTREAM_KAFKA_SECURITY=scram needs a fresh cluster: "
+            "`fraudstream stack down --purge` (deletes the local data), then `stack up`"
+        )
+
+
+def record_security(settings: Settings) -> None:
+    path = security_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(settings.kafka_security + "\n")
 
 
 def is_formatted(node: KafkaNode) -> bool:

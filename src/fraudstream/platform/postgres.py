@@ -192,19 +192,34 @@ def admin_connect(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
     )
 
 
+def component_roles(settings: Settings) -> list[tuple[str, str]]:
+    """(role, password) of every role the local server gets: owner, job, dashboard."""
+    return [
+        (settings.postgres_user, settings.postgres_password.get_secret_value()),
+        (settings.postgres_job_user, settings.postgres_job_password.get_secret_value()),
+        (
+            settings.postgres_dashboard_user,
+            settings.postgres_dashboard_password.get_secret_value(),
+        ),
+    ]
+
+
+def ensure_role(conn: psycopg.Connection[tuple[object, ...]], role: str, password: str) -> None:
+    """Create ``role`` (login, no other attribute) or reset its password and attributes."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+    conn.execute(
+        sql.SQL(
+            "{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD {}"
+        ).format(verb, sql.Identifier(role), sql.Literal(password))
+    )
+
+
 def ensure_database(settings: Settings) -> None:
-    """Create the application role and database if missing; set the password."""
-    password = settings.postgres_password.get_secret_value()
+    """Create the roles and the database if missing; (re)set the roles' passwords."""
     with admin_connect(settings) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.postgres_user,)
-        ).fetchone()
-        verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-        conn.execute(
-            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                verb, sql.Identifier(settings.postgres_user), sql.Literal(password)
-            )
-        )
+        for role, password in component_roles(settings):
+            ensure_role(conn, role, password)
         if not conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (settings.postgres_db,)
         ).fetchone():

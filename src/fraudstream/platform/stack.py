@@ -16,12 +16,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from confluent_kafka.admin import AdminClient
 
-from fraudstream.archive import migrate
+from fraudstream.archive import migrate, roles
 from fraudstream.config import Settings
-from fraudstream.platform import flink, jvm, kafka, ports, postgres, procs, retry, topics
+from fraudstream.platform import (
+    acls,
+    flink,
+    jvm,
+    kafka,
+    ports,
+    postgres,
+    procs,
+    retry,
+    topics,
+)
 from fraudstream.platform.jvm import PrerequisiteError
 from fraudstream.platform.procs import ManagedProcess, ReadinessError
 
@@ -183,6 +194,9 @@ class Stack:
         s = self.settings
         nodes = kafka.write_configs(s)
         cluster_id = kafka.cluster_id(s)
+        fresh = not any(kafka.is_formatted(node) for node in nodes)
+        if not fresh:
+            kafka.check_security(s)
         formatting = [
             (
                 node,
@@ -202,6 +216,8 @@ class Stack:
                 log.error("storage format of %s failed:\n%s", node.name, out[-4000:])
                 last = out.strip().splitlines()[-1:] or ["no output"]
                 raise ReadinessError(node.name, f"storage format failed: {last[0]}")
+        if fresh:
+            kafka.record_security(s)
         for node in nodes:
             self.start_node(node.name)
 
@@ -289,6 +305,17 @@ class Stack:
             log_file=log_file,
             proc=proc,
         )
+        granted = _component_roles(s)
+        if granted is not None:
+            retry.retry(
+                lambda: roles.apply(s.dsn, *granted),
+                deadline=deadline,
+                component="postgres",
+                what="the job's and the dashboard's privileges",
+                transient=postgres.transient,
+                log_file=log_file,
+                proc=proc,
+            )
 
     def _wait_kafka(self) -> None:
         s = self.settings
@@ -327,6 +354,15 @@ class Stack:
             transient=topics.transient,
             log_file=self._log_of("kafka-controller"),
         )
+        if s.kafka_scram:
+            retry.retry(
+                lambda: _ensure_kafka_roles(admin, s),
+                deadline=deadline,
+                component="kafka",
+                what="the SCRAM users and ACLs of each role",
+                transient=topics.transient,
+                log_file=self._log_of("kafka-controller"),
+            )
         min_isr = min(s.topic_min_isr, s.topic_replication)
         retry.retry(
             lambda: self._topics_ready(admin, names, brokers, min_isr),
@@ -546,6 +582,25 @@ class Stack:
             "healthy": all(c.healthy for c in components),
             "components": [asdict(c) for c in components],
         }
+
+
+def _ensure_kafka_roles(admin: AdminClient, settings: Settings) -> None:
+    acls.ensure_users(admin, settings)
+    acls.ensure_acls(admin, settings)
+
+
+def _component_roles(settings: Settings) -> tuple[str, str] | None:
+    """The job's and the dashboard's role names, when the stack manages their grants:
+    always on the local server; on an existing one when both DSNs are set."""
+    if settings.postgres_local:
+        return settings.postgres_job_user, settings.postgres_dashboard_user
+    if settings.postgres_job_dsn is None or settings.postgres_dashboard_dsn is None:
+        return None
+    job = urlsplit(settings.job_dsn).username
+    dashboard = urlsplit(settings.dashboard_dsn).username
+    if not job or not dashboard:
+        return None
+    return job, dashboard
 
 
 def _admin_ping(settings: Settings) -> bool:

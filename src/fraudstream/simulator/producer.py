@@ -35,7 +35,7 @@ LABEL_MODES = ("kafka", "postgres", "both", "none", "auto")
 def producer_config(settings: Settings) -> dict[str, Any]:
     """librdkafka settings: no duplicates, no loss, big compressed batches."""
     return {
-        **settings.kafka_client_config(),
+        **settings.kafka_client_config("producer"),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 25,

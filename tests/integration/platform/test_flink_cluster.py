@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
+import requests
 from confluent_kafka import Consumer, Producer
 
 from fraudstream.config import Settings
@@ -72,3 +75,29 @@ def test_sql_job_reads_and_writes_kafka_on_the_cluster(
     # It ran on the session cluster, not in this process.
     jobs = flink.overview(settings.flink_rest)
     assert jobs["jobs-finished"] >= 1, job_id
+
+
+def test_rest_api_refuses_jar_upload_and_run(settings: Settings, tmp_path: Path) -> None:
+    """Web submission is off: no jar reaches the cluster through the REST API."""
+    jar = tmp_path / "job.jar"
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nMain-Class: Evil\n")
+    with jar.open("rb") as handle:
+        upload = requests.post(
+            f"{settings.flink_rest}/jars/upload",
+            files={"jarfile": ("job.jar", handle, "application/x-java-archive")},
+            timeout=10,
+        )
+    # Flink answers 400 "POST request not allowed" when no handler takes the path.
+    assert upload.status_code >= 400, upload.text
+    listing = requests.get(f"{settings.flink_rest}/jars", timeout=10)
+    assert listing.status_code >= 400
+    run = requests.post(f"{settings.flink_rest}/jars/job.jar/run", json={}, timeout=10)
+    assert run.status_code >= 400, run.text
+    assert "jobs" not in run.text.lower() or "jobid" not in run.text.lower()
+
+
+def test_web_ui_offers_neither_submission_nor_cancellation(settings: Settings) -> None:
+    features = requests.get(f"{settings.flink_rest}/config", timeout=10).json()["features"]
+    assert features["web-submit"] is False
+    assert features["web-cancel"] is False

@@ -17,6 +17,7 @@ from fraudstream.detection import job, pipeline
 from fraudstream.detection.rules import load_catalogue, parse_catalogue
 
 PASSWORD = "s3cret-pw"
+JOB_PASSWORD = "j0b-pw"
 TOKEN_KEY = "token-key-xyz"
 
 
@@ -28,6 +29,7 @@ def _settings(**overrides: object) -> Settings:
         "kafka_broker_ports": [19001, 19002],
         "postgres_port": 15432,
         "postgres_password": SecretStr(PASSWORD),
+        "postgres_job_password": SecretStr(JOB_PASSWORD),
         "card_token_key": SecretStr(TOKEN_KEY),
         "detection_checkpoint_interval_ms": 7000,
         "home": Path("/tmp/fraudstream-unit"),
@@ -101,6 +103,7 @@ def test_db_password_nowhere_in_the_job() -> None:
     # carries its password.
     settings = _settings()
     assert PASSWORD not in all_sql(settings)
+    assert JOB_PASSWORD not in all_sql(settings)
 
 
 def test_quote_escapes_single_quotes() -> None:
@@ -121,7 +124,8 @@ def test_kafka_sasl_properties() -> None:
     assert plain["properties.security.protocol"] == "SASL_SSL"
     assert plain["properties.sasl.mechanism"] == "PLAIN"
     assert plain["properties.sasl.jaas.config"] == (
-        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.plain.PlainLoginModule "
+        "required "
         'username="u" password="kpw";'
     )
     scram = pipeline.kafka_properties(

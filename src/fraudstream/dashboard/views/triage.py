@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fraudstream.dashboard import frames, state, ui
+from fraudstream.dashboard import frames, login, state, ui
 from fraudstream.dashboard.queries import VERDICTS, AlertFilter, ArchiveUnavailable
 
 VERDICT_LABELS = {"confirmed_fraud": "Confirmed fraud", "false_positive": "False positive"}
@@ -57,7 +57,13 @@ def _form(ctx: state.Context, candidates: pd.DataFrame, marks: pd.DataFrame) -> 
             key="triage_verdict",
         )
         note = st.text_area("Note (optional)", key="triage_note")
-        analyst = st.text_input("Analyst (optional)", key="triage_analyst")
+        # Signed in: the verdict is the analyst's own, nobody types a name.
+        signed_in = login.current_analyst()
+        if signed_in is None:
+            analyst = st.text_input("Analyst (optional)", key="triage_analyst")
+        else:
+            analyst = signed_in
+            st.caption(f"Recorded as **{signed_in}**")
         submitted = st.form_submit_button("Save verdict")
     if submitted and alert_id is not None:
         try:
