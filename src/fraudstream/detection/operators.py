@@ -2,9 +2,10 @@
 
 ``Validate`` parses and checks each Kafka record once: valid records become a
 ``Tx`` row (no card number), the rest go to the rejected side output with
-their reason. ``CardRules`` and ``UserRules`` are keyed by card token and by
-user id: each keeps its profile in Flink state and asks the ``Engine`` for
-the alerts of every transaction as it arrives.
+their reason. ``CardRules``, ``UserRules`` and ``MerchantRules`` are keyed by
+card token, user id and merchant: each keeps its profile in Flink state and
+asks the ``Engine`` for the alerts of every transaction as it arrives. Every
+key travels as field 0 of what ``Validate`` emits, so the JVM keys the streams.
 
 The engine and the rule code are the same as ``fraudstream backtest`` runs;
 only the state handling and the metrics live here.
@@ -24,6 +25,7 @@ from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from fraudstream.detection.engine.engine import Engine, alert_json
 from fraudstream.detection.engine.lookups import BlocklistCache
+from fraudstream.detection.engine.merchant import MerchantProfile
 from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import FIELDS, Tx, from_transaction
 from fraudstream.detection.rules.catalogue import parse_catalogue
@@ -53,6 +55,12 @@ TX_TYPES: Final = {
 TX_ROW: Final = Types.ROW_NAMED(list(FIELDS), [TX_TYPES[name] for name in FIELDS])
 KEYED_TX_ROW: Final = Types.ROW([_S, TX_ROW])
 """(card token, transaction): what Validate emits, keyed on field 0 in the JVM."""
+BY_USER_ROW: Final = Types.ROW([_L, TX_ROW])
+BY_USER: Final = OutputTag("by-user", BY_USER_ROW)
+"""(user id, transaction) on a side output, when user-scope rules are enabled."""
+BY_MERCHANT_ROW: Final = Types.ROW([_S, TX_ROW])
+BY_MERCHANT: Final = OutputTag("by-merchant", BY_MERCHANT_ROW)
+"""(merchant, transaction) on a side output, when merchant-scope rules are enabled."""
 
 REJECTED_FIELDS: Final = (
     "reason",
@@ -92,11 +100,15 @@ class Validate(ProcessFunction):  # type: ignore[misc]
     or a rejected row on the side output.
 
     The card token travels as field 0 so the JVM keys the stream by it: no
-    extra Python step per record between validation and the card rules.
+    extra Python step per record between validation and the card rules. With
+    ``by_user`` / ``by_merchant`` the transaction also goes to a side output
+    keyed the same way on the user id / the merchant.
     """
 
-    def __init__(self, token_key: str) -> None:
+    def __init__(self, token_key: str, by_user: bool = False, by_merchant: bool = False) -> None:
         self._key = token_key
+        self._by_user = by_user
+        self._by_merchant = by_merchant
 
     def process_element(self, value: Any, ctx: Any) -> Any:
         payload, partition, offset, kafka_ms = value
@@ -108,7 +120,12 @@ class Validate(ProcessFunction):  # type: ignore[misc]
             yield REJECTED, Row(exc.reason, exc.detail, redact(text), partition, offset, kafka_ms)
             return
         row = from_transaction(tx, self._key, kafka_ms)
-        yield Row(row.card_token, Row(*row))
+        tx_row = Row(*row)
+        yield Row(row.card_token, tx_row)
+        if self._by_user:
+            yield BY_USER, Row(row.user_id, tx_row)
+        if self._by_merchant:
+            yield BY_MERCHANT, Row(row.merchant, tx_row)
 
 
 def _profile_state(name: str, ttl_s: int) -> ValueStateDescriptor:
@@ -182,9 +199,28 @@ class UserRules(_Rules):
         self._state = runtime_context.get_state(_profile_state("user-profile", self.engine.ttl_s))
 
     def process_element(self, value: Any, ctx: Any) -> Any:
-        tx = Tx(*value[1])
+        tx = Tx(*value)
         profile = UserProfile.from_state(self._state.value())
         alerts = self.engine.user(profile, tx, int(time.time() * 1000))
+        self._state.update(profile.to_state())
+        self._metrics()
+        for alert in alerts:
+            yield alert_row(alert)
+
+
+class MerchantRules(_Rules):
+    """Keyed by merchant: the merchant profile and every merchant-scope rule."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
+        self._state = runtime_context.get_state(
+            _profile_state("merchant-profile", self.engine.ttl_s)
+        )
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        tx = Tx(*value)
+        profile = MerchantProfile.from_state(self._state.value())
+        alerts = self.engine.merchant(profile, tx, int(time.time() * 1000))
         self._state.update(profile.to_state())
         self._metrics()
         for alert in alerts:

@@ -2,8 +2,9 @@
 
     transactions (Kafka) ─ Validate ─┬─ valid ─┬─ archive (PostgreSQL transactions)
                                      │         ├─ by card ─ CardRules ─┬─ alerts ─┬─ fraud-alerts
-                                     │         └─ by user ─ UserRules ─┘          └─ PostgreSQL
-                                     │              (only with user rules)
+                                     │         ├─ by user ─ UserRules ─┤          └─ PostgreSQL
+                                     │         └─ by merchant ─ Merch.─┘
+                                     │       (user, merchant: only with rules of that scope)
                                      └─ rejected ─┬─ transactions-dlq (Kafka)
                                                   └─ PostgreSQL rejected_records
 
@@ -34,6 +35,7 @@ ISO_UTC: Final = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
 VALIDATE_UID: Final = "validate"
 CARD_RULES_UID: Final = "card-profiles"
 USER_RULES_UID: Final = "user-profiles"
+MERCHANT_RULES_UID: Final = "merchant-profiles"
 
 
 def quote(text: str) -> str:
@@ -191,7 +193,7 @@ def sink_ddl(settings: Settings) -> list[str]:
             "bank_id STRING, user_id BIGINT, amount DECIMAL(14, 2), currency STRING, "
             "merchant STRING, country STRING, payment_system STRING, "
             "event_time STRING, detected_at STRING, evidence STRING, hits INT, "
-            "last_transaction_id STRING",
+            "last_transaction_id STRING, case_id STRING",
             "alert_id",
             settings,
         ),
@@ -234,7 +236,7 @@ def inserts(settings: Settings, valid: str, rejected: str, alerts: str) -> list[
         "INSERT INTO alerts_pg SELECT alert_id, rule_id, rule_type, severity, score, reason, "
         "transaction_id, card_masked, card_token, bank_id, user_id, "
         f"CAST(amount AS DECIMAL(14, 2)), currency, {_no_nul('merchant')}, country, "
-        "payment_system, event_time, detected_at, evidence, hits, last_transaction_id "
+        "payment_system, event_time, detected_at, evidence, hits, last_transaction_id, case_id "
         f"FROM {alerts}",
         f"INSERT INTO alerts_kafka SELECT alert_id, json FROM {alerts}",
     ]
@@ -261,7 +263,10 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     python_parallelism = settings.detection_python_parallelism or job_parallelism(settings)
     key = settings.card_token_key.get_secret_value()
     checked = (
-        raw.process(operators.Validate(key), output_type=operators.KEYED_TX_ROW)
+        raw.process(
+            operators.Validate(key, engine.has_user_rules, engine.has_merchant_rules),
+            output_type=operators.KEYED_TX_ROW,
+        )
         .uid(VALIDATE_UID)
         .name("validate")
         .set_parallelism(python_parallelism)
@@ -274,15 +279,25 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
         .name("card rules")
         .set_parallelism(python_parallelism)
     )
-    if engine.has_user_rules:
-        user_alerts = (
-            checked.key_by(lambda row: row[1][5], key_type=Types.LONG())
-            .process(operators.UserRules(rules, settings.dsn), output_type=operators.ALERT_ROW)
-            .uid(USER_RULES_UID)
-            .name("user rules")
-            .set_parallelism(python_parallelism)
-        )
-        alerts = alerts.union(user_alerts)
+    for scope, tag, key_type, function, uid in (
+        ("user", operators.BY_USER, Types.LONG(), operators.UserRules, USER_RULES_UID),
+        (
+            "merchant",
+            operators.BY_MERCHANT,
+            Types.STRING(),
+            operators.MerchantRules,
+            MERCHANT_RULES_UID,
+        ),
+    ):
+        if getattr(engine, f"has_{scope}_rules"):
+            scoped = (
+                _by_card(checked.get_side_output(tag), key_type)
+                .process(function(rules, settings.dsn), output_type=operators.ALERT_ROW)
+                .uid(uid)
+                .name(f"{scope} rules")
+                .set_parallelism(python_parallelism)
+            )
+            alerts = alerts.union(scoped)
     t_env.create_temporary_view("tx_checked", t_env.from_data_stream(checked))
     fields = ", ".join(f"f1.{name} AS {name}" for name in FIELDS)
     t_env.create_temporary_view("tx_valid", t_env.sql_query(f"SELECT {fields} FROM tx_checked"))
@@ -296,8 +311,9 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     return statements
 
 
-def _by_card(checked: Any) -> Any:
-    """``checked`` keyed by its field 0 (the card token), in the JVM.
+def _by_card(checked: Any, key_type: Any = None) -> Any:
+    """``checked`` keyed by its field 0 (the card token; the user id or the
+    merchant on the side outputs), in the JVM.
 
     ``DataStream.key_by`` would run a Python function per record to pull the
     key out (PyFlink's AddKey step); Validate already emits (key, value), the
@@ -311,7 +327,7 @@ def _by_card(checked: Any) -> Any:
 
     selector = get_gateway().jvm.KeyByKeySelector()
     j_keyed = checked._j_data_stream.keyBy(
-        selector, Types.ROW([Types.STRING()]).get_java_type_info()
+        selector, Types.ROW([key_type or Types.STRING()]).get_java_type_info()
     )
     return KeyedStream(j_keyed, operators.TX_ROW, checked)
 

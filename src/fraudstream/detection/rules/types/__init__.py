@@ -8,13 +8,16 @@ from typing import Any
 from fraudstream.detection.rules.types import (
     amount_spike,
     blocklist,
+    card_enumeration,
     card_number_check,
     card_testing,
     card_velocity,
     country_hopping,
     high_amount,
     impossible_travel,
+    merchant_category_risk,
     tumbling_window,
+    user_velocity,
 )
 from fraudstream.detection.rules.types.base import Params, RuleType
 
@@ -30,6 +33,9 @@ REGISTRY: dict[str, RuleType[Any]] = {
         blocklist,
         card_number_check,
         tumbling_window,
+        user_velocity,
+        merchant_category_risk,
+        card_enumeration,
     )
 }
 
