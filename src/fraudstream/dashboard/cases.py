@@ -71,7 +71,7 @@ def cases_frame(alerts: pd.DataFrame) -> pd.DataFrame:
                 "last_detected_at": newest["detected_at"],
                 "severity": worst["severity"],
                 "alerts": len(group),
-                "hits": int(pd.to_numeric(group.get("hits", 1), errors="coerce").fillna(1).sum()),
+                "hits": _hits(group),
                 "rules": ", ".join(sorted(set(group["rule_id"].astype(str)))),
                 "reason": newest["reason"],
                 "card_masked": ", ".join(cards),
@@ -88,6 +88,12 @@ def cases_frame(alerts: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("last_detected_at", ascending=False, kind="stable").reset_index(
         drop=True
     )
+
+
+def _hits(group: pd.DataFrame) -> int:
+    if "hits" not in group.columns:
+        return len(group)
+    return int(pd.to_numeric(group["hits"], errors="coerce").fillna(1).sum())
 
 
 def case_table(cases: pd.DataFrame) -> pd.DataFrame:
