@@ -18,7 +18,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fraudstream.detection.engine.merchant import TOKEN_CHARS, MerchantProfile, card_parts
+from fraudstream.detection.engine.merchant import (
+    TOKEN_CHARS,
+    MerchantProfile,
+    SeenCard,
+    card_parts,
+)
 from fraudstream.detection.engine.profile import Sizes
 from fraudstream.detection.engine.tx import Tx
 from fraudstream.detection.rules.types.base import (
@@ -58,10 +63,16 @@ def evaluate(params: CardEnumerationParams, profile: MerchantProfile, tx: Tx) ->
         return None
     since = tx.event_ms - params.window_seconds * 1000
     own = tx.card_token[:TOKEN_CHARS]
+    until = tx.event_ms
+    span = params.last4_span
+    # Raw tuples (SeenCard's fields): this runs on every transaction of a busy merchant.
     near = [
-        card
-        for card in profile.recent(since, tx.event_ms)
-        if card.bin == bin_ and card.token != own and abs(card.last4 - last4) <= params.last4_span
+        SeenCard(*card)
+        for card in profile.cards
+        if since < card[0] <= until
+        and card[2] == bin_
+        and card[1] != own
+        and abs(card[3] - last4) <= span
     ]
     count = len(near) + 1
     if count <= params.limit:
