@@ -304,3 +304,23 @@ def test_resume_point_is_the_newer_of_savepoint_and_retained_checkpoint(tmp_path
     os.utime(job.state_file(settings), (4000, 4000))
     point = job.resume_point(settings)
     assert point is not None and point.kind == "savepoint"
+
+
+def test_validate_emits_the_user_and_merchant_keys_only_when_asked() -> None:
+    pytest.importorskip("pyflink")
+    from fraudstream.detection import operators
+
+    payload = (
+        b'{"transaction_id":"3f1c2a6e-2b7a-4c1e-9d7e-1a2b3c4d5e6f","bank_id":"BANK_A",'
+        b'"payment_system":"VISA","card_number":"4111111111111111","user_id":1234,'
+        b'"amount":42.5,"currency":"USD","merchant":"Acme Corp","country":"US",'
+        b'"timestamp":"2025-12-16T10:30:45+00:00"}'
+    )
+    record = (payload, 0, 7, 1_765_881_045_000)
+    plain = list(operators.Validate(TOKEN_KEY).process_element(record, None))
+    assert len(plain) == 1 and plain[0][1][5] == 1234  # (card token, tx)
+    both = list(operators.Validate(TOKEN_KEY, True, True).process_element(record, None))
+    assert both[0] == plain[0]
+    assert both[1][0] == operators.BY_USER and both[1][1][0] == 1234
+    assert both[2][0] == operators.BY_MERCHANT and both[2][1][0] == "Acme Corp"
+    assert both[1][1][1] == both[2][1][1] == plain[0][1]  # the same transaction row
