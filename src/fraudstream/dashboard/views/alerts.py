@@ -98,7 +98,9 @@ def _case_detail(ctx: state.Context, shown: pd.DataFrame, alerts: pd.DataFrame) 
     with contextlib.suppress(ArchiveUnavailable):
         inside = frames.merge_alerts(inside, ctx.archive.alerts(AlertFilter(case_id=case_id), 200))
     st.markdown(f"**Alerts in case {case_id[:8]}** ({len(inside)})")
-    st.dataframe(frames.feed_table(inside), hide_index=True, key="case_alerts")
+    table = frames.feed_table(inside)
+    table.insert(3, "hits", list(inside["hits"].fillna(1).astype(int)))
+    st.dataframe(table, hide_index=True, key="case_alerts")
 
 
 def _drilldown(ctx: state.Context, subject: str) -> None:
