@@ -380,6 +380,9 @@ class Alert:
     """Transactions of the episode the rule fired on (1 for a single finding)."""
     last_transaction_id: str | None = None
     """The episode's latest transaction (the alert's own for a single finding)."""
+    case_id: str | None = None
+    """The case the alert belongs to: the id of the first alert of the same card
+    (user, merchant) within the case cool-down (docs/RULES.md#cases)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alert:

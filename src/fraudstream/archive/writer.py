@@ -70,6 +70,7 @@ ALERT_COLUMNS: Final = (
     "evidence",
     "hits",
     "last_transaction_id",
+    "case_id",
 )
 REJECTED_COLUMNS: Final = (
     "source_topic",

@@ -111,6 +111,10 @@ def filter_alerts(df: pd.DataFrame, flt: AlertFilter) -> pd.DataFrame:
         mask &= df["card_masked"] == flt.card_masked
     if flt.user_id is not None:
         mask &= df["user_id"] == flt.user_id
+    if flt.case_id is not None:
+        cases = df["case_id"].astype("object") if "case_id" in df.columns else None
+        own = df["alert_id"] if cases is None else cases.where(cases.notna(), df["alert_id"])
+        mask &= own == flt.case_id
     return df[mask.fillna(False).astype(bool)]
 
 

@@ -49,6 +49,8 @@ class AlertFilter:
     card_token: str | None = None
     card_masked: str | None = None
     user_id: int | None = None
+    case_id: str | None = None
+    """One case: the alerts with this case id (or this alert id, when they have none)."""
 
     def where(self) -> tuple[str, dict[str, Any]]:
         clauses: list[str] = []
@@ -77,6 +79,13 @@ class AlertFilter:
         if self.user_id is not None:
             clauses.append("user_id = %(user_id)s")
             params["user_id"] = self.user_id
+        if self.case_id is not None:
+            # The index on case_id serves the first half; the second finds an
+            # alert archived before cases existed, which is its own case.
+            clauses.append(
+                "(case_id = %(case_id)s OR (case_id IS NULL AND alert_id = %(case_id)s))"
+            )
+            params["case_id"] = self.case_id
         return (" AND ".join(clauses) or "TRUE"), params
 
 
@@ -310,10 +319,21 @@ class Archive:
         return bool(df["present"].iloc[0])
 
     # -- triage ------------------------------------------------------------------------
+    def verdicts(self, alert_ids: Sequence[str]) -> dict[str, str]:
+        """alert id -> verdict, for those of ``alert_ids`` that have one."""
+        if not alert_ids:
+            return {}
+        df = self.frame(
+            "SELECT alert_id, verdict FROM alert_triage WHERE alert_id = ANY(%(ids)s)",
+            {"ids": list(alert_ids)},
+            ("alert_id", "verdict"),
+        )
+        return dict(zip(df["alert_id"].astype(str), df["verdict"].astype(str), strict=True))
+
     def triage_marks(self, limit: int = 50) -> pd.DataFrame:
         sql = """
-        SELECT g.alert_id, g.verdict, g.analyst, g.note, g.updated_at,
-               a.rule_id, a.severity, a.card_masked, a.bank_id, a.amount
+        SELECT g.alert_id, coalesce(a.case_id, g.alert_id) AS case_id, g.verdict, g.analyst,
+               g.note, g.updated_at, a.rule_id, a.severity, a.card_masked, a.bank_id, a.amount
         FROM alert_triage g LEFT JOIN alerts a ON a.alert_id = g.alert_id
         ORDER BY g.updated_at DESC LIMIT %(limit)s
         """
@@ -322,6 +342,7 @@ class Archive:
             {"limit": limit},
             (
                 "alert_id",
+                "case_id",
                 "verdict",
                 "analyst",
                 "note",
@@ -338,8 +359,16 @@ class Archive:
         self, alert_id: str, verdict: Verdict, note: str | None, analyst: str | None
     ) -> None:
         """Store (or replace) the verdict on one alert."""
+        self.record_verdicts((alert_id,), verdict, note, analyst)
+
+    def record_verdicts(
+        self, alert_ids: Sequence[str], verdict: Verdict, note: str | None, analyst: str | None
+    ) -> None:
+        """Store (or replace) one verdict on several alerts (a case's), atomically."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}")
+        if not alert_ids:
+            return
         sql = """
         INSERT INTO alert_triage (alert_id, verdict, analyst, note, updated_at)
         VALUES (%s, %s, %s, %s, now())
@@ -347,9 +376,10 @@ class Archive:
         SET verdict = EXCLUDED.verdict, analyst = EXCLUDED.analyst,
             note = EXCLUDED.note, updated_at = EXCLUDED.updated_at
         """
+        rows = [(a, verdict, analyst or None, note or None) for a in alert_ids]
         try:
-            with self._connect(read_only=False) as conn:
-                conn.execute(sql, (alert_id, verdict, analyst or None, note or None))
+            with self._connect(read_only=False) as conn, conn.transaction(), conn.cursor() as cur:
+                cur.executemany(sql, rows)
         except _OUTAGE as exc:
             raise ArchiveUnavailable(_first_line(exc)) from exc
 

@@ -4,7 +4,8 @@ Transactions come from a JSONL file in the bank contract (what ``fraudstream
 produce --output`` writes) or from the archive's ``transactions`` table
 between two event times. Each one goes through ``Engine`` exactly as the
 Flink job's keyed operators drive it: a ``CardProfile`` per card token, a
-``UserProfile`` per user when the catalogue has user-scope rules, and the
+``UserProfile`` per user and a ``MerchantProfile`` per merchant when the
+catalogue has rules of that scope, and the
 block list as a snapshot read once from PostgreSQL. File lines are validated
 with ``records.parse_transaction`` like the job's ``Validate`` operator;
 invalid lines are counted per reason and skipped.
@@ -36,6 +37,7 @@ from typing import IO, Any, Final
 from fraudstream.config import Settings, SettingsError
 from fraudstream.detection.engine.engine import Engine
 from fraudstream.detection.engine.lookups import Entries, load_blocklist
+from fraudstream.detection.engine.merchant import MerchantProfile
 from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import Tx, from_transaction
 from fraudstream.detection.rules.catalogue import load_catalogue
@@ -213,10 +215,12 @@ class AlertTrace:
     emissions: int = 0
     fraud: set[str] = field(default_factory=set)
     """labelled fraud transactions it touched (its own, the latest or evidence)"""
+    case_id: str | None = None
 
 
 class Replayer:
-    """Drives ``Engine`` like the job's ``CardRules`` and ``UserRules`` operators."""
+    """Drives ``Engine`` like the job's ``CardRules``, ``UserRules`` and
+    ``MerchantRules`` operators."""
 
     def __init__(
         self,
@@ -234,6 +238,7 @@ class Replayer:
         self.emissions = 0
         self.out_of_order = 0
         self.out_of_order_user = 0
+        self.out_of_order_merchant = 0
         self.fraud_replayed: set[str] = set()
         # The job keeps profiles in Flink state with a time-to-live refreshed
         # on write (processing time, which only moves forward); the latest
@@ -241,6 +246,7 @@ class Replayer:
         self._ttl_ms = engine.ttl_s * 1000
         self._cards: dict[str, tuple[CardProfile, int]] = {}
         self._users: dict[int, tuple[UserProfile, int]] = {}
+        self._merchants: dict[str, tuple[MerchantProfile, int]] = {}
 
     @property
     def cards(self) -> int:
@@ -249,6 +255,10 @@ class Replayer:
     @property
     def users(self) -> int:
         return len(self._users)
+
+    @property
+    def merchants(self) -> int:
+        return len(self._merchants)
 
     def feed(self, tx: Tx) -> list[Alert]:
         """Every alert emission the job would publish for ``tx``."""
@@ -274,6 +284,21 @@ class Replayer:
             self.out_of_order_user += counters.out_of_order - late
             self._users[tx.user_id] = (user, now if kept is None else max(now, kept[1]))
 
+        if engine.has_merchant_rules:
+            known = self._merchants.get(tx.merchant)
+            merchant = (
+                known[0]
+                if known is not None and now - known[1] <= self._ttl_ms
+                else MerchantProfile()
+            )
+            late = counters.out_of_order
+            alerts += engine.merchant(merchant, tx, now)
+            self.out_of_order_merchant += counters.out_of_order - late
+            self._merchants[tx.merchant] = (
+                merchant,
+                now if known is None else max(now, known[1]),
+            )
+
         for alert in alerts:
             self._trace(alert)
             if self.on_alert is not None:
@@ -284,7 +309,7 @@ class Replayer:
         self.emissions += 1
         trace = self.traces.get(alert.alert_id)
         if trace is None:
-            trace = self.traces[alert.alert_id] = AlertTrace(alert.rule_id)
+            trace = self.traces[alert.alert_id] = AlertTrace(alert.rule_id, case_id=alert.case_id)
         trace.emissions += 1
         if self.fraud_ids:
             touched = {alert.transaction_id, *alert.evidence}
@@ -306,6 +331,8 @@ class RuleCount:
     rule_id: str
     rule_type: str
     severity: str
+    scope: str
+    """card, user, merchant or blocklist: which profile the rule reads"""
     alerts: int
     """distinct alert ids"""
     emissions: int
@@ -427,7 +454,13 @@ def rule_counts(
         alerts[trace.rule_id] += 1
         emissions[trace.rule_id] += trace.emissions
     rows = []
-    for rule in (*engine.card_rules, *engine.blocklist_rules, *engine.user_rules):
+    every = (
+        *engine.card_rules,
+        *engine.blocklist_rules,
+        *engine.user_rules,
+        *engine.merchant_rules,
+    )
+    for rule in every:
         count = alerts[rule.id]
         tp, caught = per_rule.get(rule.id, (0, 0)) if per_rule is not None else (None, None)
         rows.append(
@@ -435,6 +468,7 @@ def rule_counts(
                 rule_id=rule.id,
                 rule_type=rule.type,
                 severity=rule.severity,
+                scope=rule.scope,
                 alerts=count,
                 emissions=emissions[rule.id],
                 true_positives=tp,
@@ -497,6 +531,9 @@ class BacktestResult:
     """transactions whose user window had already closed"""
     cards: int
     users: int
+    merchants: int
+    cases: int
+    """distinct case ids (alerts of one card, user or merchant grouped)"""
     blocklist: str
     elapsed_s: float
     quality: Quality | None
@@ -650,6 +687,8 @@ def run_backtest(
         out_of_order_user=replayer.out_of_order_user,
         cards=replayer.cards,
         users=replayer.users,
+        merchants=replayer.merchants,
+        cases=len({t.case_id or alert for alert, t in replayer.traces.items()}),
         blocklist=blocklist_status,
         elapsed_s=elapsed,
         quality=quality,

@@ -212,8 +212,9 @@ def summary(result: BacktestResult) -> str:
         f"  input       {result.read:,} read, {result.replayed:,} replayed, "
         f"{result.invalid_total:,} invalid" + (f" ({invalid})" if invalid else ""),
         f"  speed       {result.elapsed_s:.1f} s, {result.tx_per_s:,.0f} tx/s",
-        f"  alerts      {result.alerts:,} distinct, {result.emissions:,} emissions; "
-        f"{result.cards:,} cards, {result.users:,} users",
+        f"  alerts      {result.alerts:,} distinct in {result.cases:,} cases, "
+        f"{result.emissions:,} emissions; {result.cards:,} cards, {result.users:,} users, "
+        f"{result.merchants:,} merchants",
         f"  late        {result.out_of_order:,} out of order on their card, "
         f"{result.out_of_order_user:,} after their user window closed",
     ]
@@ -229,19 +230,33 @@ def summary(result: BacktestResult) -> str:
     if quality is None:
         lines.append(
             table(
-                ["rule", "type", "severity", "alerts", "emissions"],
-                [[r.rule_id, r.rule_type, r.severity, r.alerts, r.emissions] for r in result.rules],
+                ["rule", "type", "scope", "severity", "alerts", "emissions"],
+                [
+                    [r.rule_id, r.rule_type, r.scope, r.severity, r.alerts, r.emissions]
+                    for r in result.rules
+                ],
             )
         )
         lines += ["", "no fraud labels: precision and recall not computed"]
         return "\n".join(lines)
     lines.append(
         table(
-            ["rule", "type", "severity", "alerts", "emissions", "true pos", "precision", "attacks"],
+            [
+                "rule",
+                "type",
+                "scope",
+                "severity",
+                "alerts",
+                "emissions",
+                "true pos",
+                "precision",
+                "attacks",
+            ],
             [
                 [
                     r.rule_id,
                     r.rule_type,
+                    r.scope,
                     r.severity,
                     r.alerts,
                     r.emissions,

@@ -4,9 +4,11 @@
 it parses and checks each Kafka record once, and the first record of an id
 wins (``engine.dedupe``). Valid first records become a ``Tx`` row (no card
 number); the rest go to the rejected side output with their reason, except
-an identical repeat, which is dropped. ``CardRules`` and ``UserRules`` are
-keyed by card token and by user id: each keeps its profile in Flink state
-and asks the ``Engine`` for the alerts of every transaction as it arrives.
+an identical repeat, which is dropped. ``CardRules``, ``UserRules`` and
+``MerchantRules`` are keyed by card token, user id and merchant: each keeps
+its profile in Flink state and asks the ``Engine`` for the alerts of every
+transaction as it arrives. Every key travels as field 0 of what ``Validate``
+emits, so the JVM keys the streams.
 
 The engine and the rule code are the same as ``fraudstream backtest`` runs;
 only the state handling and the metrics live here.
@@ -26,6 +28,7 @@ from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 from fraudstream.detection.engine import dedupe
 from fraudstream.detection.engine.engine import Engine, alert_json
 from fraudstream.detection.engine.lookups import BlocklistCache
+from fraudstream.detection.engine.merchant import MerchantProfile
 from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import FIELDS, Tx, from_transaction
 from fraudstream.detection.rules.catalogue import parse_catalogue
@@ -56,6 +59,12 @@ TX_TYPES: Final = {
 TX_ROW: Final = Types.ROW_NAMED(list(FIELDS), [TX_TYPES[name] for name in FIELDS])
 KEYED_TX_ROW: Final = Types.ROW([_S, TX_ROW])
 """(card token, transaction): what Validate emits, keyed on field 0 in the JVM."""
+BY_USER_ROW: Final = Types.ROW([_L, TX_ROW])
+BY_USER: Final = OutputTag("by-user", BY_USER_ROW)
+"""(user id, transaction) on a side output, when user-scope rules are enabled."""
+BY_MERCHANT_ROW: Final = Types.ROW([_S, TX_ROW])
+BY_MERCHANT: Final = OutputTag("by-merchant", BY_MERCHANT_ROW)
+"""(merchant, transaction) on a side output, when merchant-scope rules are enabled."""
 
 REJECTED_FIELDS: Final = (
     "reason",
@@ -92,13 +101,24 @@ class Validate(KeyedProcessFunction):  # type: ignore[misc]
 
     The card token travels as field 0 so the JVM keys the stream by it: no
     extra Python step per record between validation and the card rules. The
-    state per transaction id is a 64-bit fingerprint, kept ``dedupe_s``.
+    state per transaction id is a 64-bit fingerprint, kept ``dedupe_s``. With
+    ``by_user`` / ``by_merchant`` the transaction also goes to a side output
+    keyed the same way on the user id / the merchant.
     """
 
-    def __init__(self, token_key: str, dedupe_s: int, max_amount: float = MAX_AMOUNT) -> None:
+    def __init__(
+        self,
+        token_key: str,
+        dedupe_s: int,
+        max_amount: float = MAX_AMOUNT,
+        by_user: bool = False,
+        by_merchant: bool = False,
+    ) -> None:
         self._key = token_key
         self._dedupe_s = dedupe_s
         self._max_amount = max_amount
+        self._by_user = by_user
+        self._by_merchant = by_merchant
 
     def open(self, runtime_context: RuntimeContext) -> None:
         descriptor = ValueStateDescriptor("first-fingerprint", Types.LONG())
@@ -127,7 +147,12 @@ class Validate(KeyedProcessFunction):  # type: ignore[misc]
         verdict = dedupe.judge(state.value(), current)
         if verdict is dedupe.Verdict.FIRST:
             state.update(current)
-            yield Row(row.card_token, Row(*row))
+            tx_row = Row(*row)
+            yield Row(row.card_token, tx_row)
+            if self._by_user:
+                yield BY_USER, Row(row.user_id, tx_row)
+            if self._by_merchant:
+                yield BY_MERCHANT, Row(row.merchant, tx_row)
         elif verdict is dedupe.Verdict.REPEAT:
             self._repeats.inc()
         else:
@@ -217,9 +242,28 @@ class UserRules(_Rules):
         self._state = runtime_context.get_state(_profile_state("user-profile", self.engine.ttl_s))
 
     def process_element(self, value: Any, ctx: Any) -> Any:
-        tx = Tx(*value[1])
+        tx = Tx(*value)
         profile = UserProfile.from_state(self._state.value())
         alerts = self.engine.user(profile, tx, int(time.time() * 1000))
+        self._state.update(profile.to_state())
+        self._metrics()
+        for alert in alerts:
+            yield alert_row(alert)
+
+
+class MerchantRules(_Rules):
+    """Keyed by merchant: the merchant profile and every merchant-scope rule."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
+        self._state = runtime_context.get_state(
+            _profile_state("merchant-profile", self.engine.ttl_s)
+        )
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        tx = Tx(*value)
+        profile = MerchantProfile.from_state(self._state.value())
+        alerts = self.engine.merchant(profile, tx, int(time.time() * 1000))
         self._state.update(profile.to_state())
         self._metrics()
         for alert in alerts:

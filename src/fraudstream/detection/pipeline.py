@@ -1,10 +1,11 @@
 """The detection job: a Kafka source, the Python operators and three Kafka sinks.
 
-    transactions ─ by transaction id ─ Validate ─┬─ first ─┬─ transactions-valid (Kafka)
-     (Kafka, raw)    (JVM, from the JSON)         │         └─ by card ─ CardRules ─┬─ fraud-alerts
-                                                  │         └─ by user ─ UserRules ─┘
-                                                  │              (only with user rules)
-                                                  └─ rejected ─ transactions-dlq (Kafka)
+    transactions ─ by tx id ─ Validate ─┬─ first ─┬─ transactions-valid (Kafka)
+     (Kafka, raw)   (JVM)                │         ├─ by card ─ CardRules ─────┬─ fraud-alerts
+                                         │         ├─ by user ─ UserRules ─────┤
+                                         │         └─ by merchant ─ MerchantRules
+                                         │   (user, merchant: only with rules of that scope)
+                                         └─ rejected ─ transactions-dlq (Kafka)
 
 Nothing in the job writes to PostgreSQL: ``fraudstream archive``
 (``archive/writer.py``) stores the three topics there, in its own process, so
@@ -36,6 +37,7 @@ USER_RULES_UID: Final = "user-profiles"
 # flink-sql-connector-kafka relocates the Kafka client: a JAAS line must name
 # the login module under this prefix ("No LoginModule found" otherwise).
 KAFKA_SHADED: Final = "org.apache.flink.kafka.shaded."
+MERCHANT_RULES_UID: Final = "merchant-profiles"
 
 
 def quote(text: str) -> str:
@@ -243,7 +245,13 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     checked = (
         _by_field0(raw, operators.SOURCE_ROW)
         .process(
-            operators.Validate(key, dedupe_s, settings.max_amount),
+            operators.Validate(
+                key,
+                dedupe_s,
+                settings.max_amount,
+                by_user=engine.has_user_rules,
+                by_merchant=engine.has_merchant_rules,
+            ),
             output_type=operators.KEYED_TX_ROW,
         )
         .uid(VALIDATE_UID)
@@ -258,15 +266,25 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
         .name("card rules")
         .set_parallelism(python_parallelism)
     )
-    if engine.has_user_rules:
-        user_alerts = (
-            checked.key_by(lambda row: row[1][5], key_type=Types.LONG())
-            .process(operators.UserRules(rules, settings.job_dsn), output_type=operators.ALERT_ROW)
-            .uid(USER_RULES_UID)
-            .name("user rules")
-            .set_parallelism(python_parallelism)
-        )
-        alerts = alerts.union(user_alerts)
+    for scope, tag, key_type, function, uid in (
+        ("user", operators.BY_USER, Types.LONG(), operators.UserRules, USER_RULES_UID),
+        (
+            "merchant",
+            operators.BY_MERCHANT,
+            Types.STRING(),
+            operators.MerchantRules,
+            MERCHANT_RULES_UID,
+        ),
+    ):
+        if getattr(engine, f"has_{scope}_rules"):
+            scoped = (
+                _by_field0(checked.get_side_output(tag), operators.TX_ROW, key_type)
+                .process(function(rules, settings.job_dsn), output_type=operators.ALERT_ROW)
+                .uid(uid)
+                .name(f"{scope} rules")
+                .set_parallelism(python_parallelism)
+            )
+            alerts = alerts.union(scoped)
     t_env.create_temporary_view("tx_checked", t_env.from_data_stream(checked))
     fields = ", ".join(f"f1.{name} AS {name}" for name in FIELDS)
     t_env.create_temporary_view("tx_valid", t_env.sql_query(f"SELECT {fields} FROM tx_checked"))
@@ -280,8 +298,9 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     return statements
 
 
-def _by_field0(stream: Any, value_type: Any) -> Any:
-    """``stream`` of (key, value) rows keyed by field 0, in the JVM.
+def _by_field0(stream: Any, value_type: Any, key_type: Any = None) -> Any:
+    """``stream`` of (key, value) rows keyed by field 0 (a string unless
+    ``key_type`` says otherwise: the user id on the user side output), in the JVM.
 
     ``DataStream.key_by`` would run a Python function per record to pull the
     key out (PyFlink's AddKey step); the source query and Validate already
@@ -294,7 +313,7 @@ def _by_field0(stream: Any, value_type: Any) -> Any:
 
     selector = get_gateway().jvm.KeyByKeySelector()
     j_keyed = stream._j_data_stream.keyBy(
-        selector, Types.ROW([Types.STRING()]).get_java_type_info()
+        selector, Types.ROW([key_type or Types.STRING()]).get_java_type_info()
     )
     return KeyedStream(j_keyed, value_type, stream)
 

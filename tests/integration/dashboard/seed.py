@@ -30,6 +30,8 @@ class Seeded:
     bank_b_transactions: int
     triaged_alert_id: str
     old_alert_id: str
+    case_id: str
+    """the case of alerts[0] and alerts[1] (two high-amount alerts of one card)"""
 
 
 def iso(moment: datetime) -> str:
@@ -70,6 +72,7 @@ def make_alert(
     latency: float,
     reason: str | None = None,
     detected_at: datetime | None = None,
+    case_id: str | None = None,
 ) -> Alert:
     detected = detected_at or tx["event_time"] + timedelta(seconds=latency)
     return Alert(
@@ -92,6 +95,7 @@ def make_alert(
         event_time=iso(tx["event_time"]),
         detected_at=iso(detected),
         evidence=(tx["transaction_id"],),
+        case_id=case_id,
     )
 
 
@@ -117,11 +121,11 @@ def insert_alerts(conn: psycopg.Connection[Any], alerts: list[Alert]) -> None:
         cur.executemany(
             "INSERT INTO alerts (alert_id, rule_id, rule_type, severity, score, reason,"
             " transaction_id, card_masked, card_token, bank_id, user_id, amount, currency,"
-            " merchant, country, payment_system, event_time, detected_at, evidence)"
+            " merchant, country, payment_system, event_time, detected_at, evidence, case_id)"
             " VALUES (%(alert_id)s, %(rule_id)s, %(rule_type)s, %(severity)s, %(score)s,"
             " %(reason)s, %(transaction_id)s, %(card_masked)s, %(card_token)s, %(bank_id)s,"
             " %(user_id)s, %(amount)s, %(currency)s, %(merchant)s, %(country)s,"
-            " %(payment_system)s, %(event_time)s, %(detected_at)s, %(evidence)s)"
+            " %(payment_system)s, %(event_time)s, %(detected_at)s, %(evidence)s, %(case_id)s)"
             " ON CONFLICT (alert_id) DO NOTHING",
             rows,
         )
@@ -167,9 +171,11 @@ def seed(dsn: str) -> Seeded:
         for a, c, s in ((9100.0, "FR", 40), (25.0, "DE", 300), (31.0, "DE", 400), (8.0, "DE", 500))
     ]
     txs.extend(drill)
+    # The first two alerts (one card) form one case, named by the first.
+    case_id = alert_id("high-amount", txs[0]["transaction_id"])
     alerts = [
-        make_alert(txs[0], rule="high-amount", severity="high", latency=0.5),
-        make_alert(txs[1], rule="high-amount", severity="high", latency=1.0),
+        make_alert(txs[0], rule="high-amount", severity="high", latency=0.5, case_id=case_id),
+        make_alert(txs[1], rule="high-amount", severity="high", latency=1.0, case_id=case_id),
         make_alert(
             drill[0],
             rule="geo-jump",
@@ -209,4 +215,5 @@ def seed(dsn: str) -> Seeded:
         bank_b_transactions=30,
         triaged_alert_id=alerts[2].alert_id,
         old_alert_id=old.alert_id,
+        case_id=case_id,
     )

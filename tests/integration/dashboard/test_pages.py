@@ -95,17 +95,36 @@ def test_overview_numbers_per_bank(app_env: Settings, seeded: Seeded) -> None:
     assert table.loc["BANK_A", "transactions_per_second"] == pytest.approx(64 / 3600)
 
 
-def test_alerts_feed_newest_first_and_filters(app_env: Settings, seeded: Seeded) -> None:
+def test_alerts_feed_of_cases_newest_first_and_filters(app_env: Settings, seeded: Seeded) -> None:
     at = run_page("alerts")
     feed = table_rows(at)
-    assert len(feed) == 4  # the two-day-old alert is outside "last hour"
+    # 4 alerts in the last hour (the two-day-old one is outside), 3 cases:
+    # the two high-amount alerts of one card are one case.
+    assert len(feed) == 3
     assert list(feed["time"]) == sorted(feed["time"], reverse=True)
-    assert set(feed.columns) >= {"time", "severity", "rule", "reason", "card", "bank", "amount"}
+    assert set(feed.columns) >= {
+        "time",
+        "severity",
+        "case",
+        "alerts",
+        "rules",
+        "reason",
+        "card",
+        "bank",
+        "amount",
+    }
     assert "378282*****0005" in set(feed["card"])
+    case = feed.set_index("case").loc[seeded.case_id[:8]]
+    assert case["alerts"] == 2 and case["rules"] == "high-amount"
+
+    # Each case shows the alerts inside: the newest case first, any on request.
+    at.selectbox(key="alerts_case").set_value(seeded.case_id).run()
+    inside = frame_with(at, "hits")  # the case's alerts, each with its episode's hits
+    assert len(inside) == 2 and set(inside["rule"]) == {"high-amount"}
 
     at.multiselect(key="alerts_rules").set_value(["high-amount"]).run()
-    assert set(table_rows(at)["rule"]) == {"high-amount"}
-    assert len(table_rows(at)) == 2
+    assert set(table_rows(at)["rules"]) == {"high-amount"}
+    assert len(table_rows(at)) == 1
 
     at.multiselect(key="alerts_banks").set_value(["BANK_B"]).run()
     assert not at.table
@@ -119,7 +138,7 @@ def test_alerts_feed_newest_first_and_filters(app_env: Settings, seeded: Seeded)
     at.multiselect(key="alerts_banks").set_value([]).run()
     at.multiselect(key="alerts_severities").set_value(["critical"]).run()
     feed = table_rows(at)
-    assert list(feed["rule"]) == ["geo-jump"]
+    assert list(feed["rules"]) == ["geo-jump"]
 
 
 def test_alerts_drilldown_on_user_and_card(app_env: Settings, seeded: Seeded) -> None:
@@ -127,7 +146,9 @@ def test_alerts_drilldown_on_user_and_card(app_env: Settings, seeded: Seeded) ->
     at.text_input(key="alerts_subject").input(str(DRILL_USER)).run()
     assert not at.exception
     assert len(frame_with(at, "transaction_id")) == 4
-    assert list(frame_with(at, "rule")["rule"]) == ["geo-jump"]
+    # The drill-down's alerts come after the case list's alerts of a case.
+    drilled = [d.value for d in at.dataframe if "rule" in d.value.columns][-1]
+    assert list(drilled["rule"]) == ["geo-jump"]
 
     card = seeded.alerts[2].card_token
     at.text_input(key="alerts_subject").input(card).run()
@@ -179,33 +200,44 @@ def test_rules_catalogue_hits_and_precision(app_env: Settings, seeded: Seeded) -
     assert table.loc["high-amount", "hits"] == 3
 
 
-def test_triage_writes_a_verdict(app_env: Settings, seeded: Seeded) -> None:
+def test_triage_writes_a_verdict_on_a_whole_case(app_env: Settings, seeded: Seeded) -> None:
     at = run_page("triage")
-    box = at.selectbox(key="triage_alert")
-    # Untriaged alerts come first; the seeded verdict is last.
+    box = at.selectbox(key="triage_case")
+    # Untriaged cases come first; the seeded verdict's case is last.
     assert box.options[-1].endswith("[Confirmed fraud]")
-    target = seeded.alerts[0].alert_id
-    box.set_value(target)
+    assert len(box.options) == 4  # 5 alerts, 4 cases
+    box.set_value(seeded.case_id).run()
+    inside = frame_with(at, "rule")
+    assert len(inside) == 2  # the case's alerts, shown before the verdict
     at.radio(key="triage_verdict").set_value("false_positive")
     at.text_area(key="triage_note").input("customer confirmed the purchase")
     at.text_input(key="triage_analyst").input("ana")
     at.button[0].click().run()
     assert not at.exception
-    assert any("False positive" in s.value for s in at.success)
-    with psycopg.connect(app_env.dsn) as conn:
-        row = conn.execute(
-            "SELECT verdict, note, analyst FROM alert_triage WHERE alert_id = %s", (target,)
-        ).fetchone()
-    assert row == ("false_positive", "customer confirmed the purchase", "ana")
+    assert any("False positive" in s.value and "2 alerts" in s.value for s in at.success)
+    members = (seeded.alerts[0].alert_id, seeded.alerts[1].alert_id)
+
+    def verdicts() -> list[tuple[object, ...]]:
+        with psycopg.connect(app_env.dsn) as conn:
+            return conn.execute(
+                "SELECT alert_id, verdict, note, analyst FROM alert_triage"
+                " WHERE alert_id = ANY(%s) ORDER BY alert_id",
+                (list(members),),
+            ).fetchall()
+
+    # The verdict applies to every alert of the case.
+    assert verdicts() == [
+        (a, "false_positive", "customer confirmed the purchase", "ana") for a in sorted(members)
+    ]
+    # The Rules page counts it per alert: high-amount now has 2 false positives.
+    rules = run_page("rules").dataframe[0].value.set_index("rule_id")
+    assert rules.loc["high-amount", "false_positives"] == 2
+    assert rules.loc["high-amount", "triage_precision"] == pytest.approx(0.0)
     # Marking again replaces the verdict.
-    at.selectbox(key="triage_alert").set_value(target)
+    at.selectbox(key="triage_case").set_value(seeded.case_id).run()
     at.radio(key="triage_verdict").set_value("confirmed_fraud")
     at.button[0].click().run()
-    with psycopg.connect(app_env.dsn) as conn:
-        rows = conn.execute(
-            "SELECT verdict FROM alert_triage WHERE alert_id = %s", (target,)
-        ).fetchall()
-    assert rows == [("confirmed_fraud",)]
+    assert [v[1] for v in verdicts()] == ["confirmed_fraud", "confirmed_fraud"]
 
 
 def test_reads_run_in_read_only_sessions(app_env: Settings, seeded: Seeded) -> None:

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from fraudstream.detection.engine.tx import Tx
-from fraudstream.detection.operators import REJECTED, Validate
+from fraudstream.detection.operators import BY_MERCHANT, BY_USER, REJECTED, Validate
+from fraudstream.records import MAX_AMOUNT
 from fraudstream.redact import DROPPED
 
 RECORD: dict[str, Any] = {
@@ -46,9 +47,9 @@ class _Counter:
         self.count += 1
 
 
-def validate(max_amount: float | None = None) -> Validate:
+def validate(max_amount: float = MAX_AMOUNT, by_user: bool = False, by: bool = False) -> Validate:
     """A Validate as Flink would open it, with in-memory state and counters."""
-    op = Validate("k", 3600) if max_amount is None else Validate("k", 3600, max_amount)
+    op = Validate("k", 3600, max_amount, by_user=by_user, by_merchant=by)
     op._seen = _State()
     op._repeats = _Counter()
     op._conflicts = _Counter()
@@ -77,3 +78,21 @@ def test_a_valid_record_is_keyed_by_its_token_and_carries_its_flags() -> None:
     tx = Tx(*row)
     assert len(token) == 64 and tx.card_token == token
     assert tx.card_masked == "411111******1111" and tx.flags == "unknown_country"
+
+
+def test_validate_emits_the_user_and_merchant_keys_only_when_asked() -> None:
+    plain = run(validate(), RECORD)
+    assert len(plain) == 1 and plain[0][1][5] == RECORD["user_id"]  # (card token, tx)
+    both = run(validate(by_user=True, by=True), RECORD)
+    assert both[0] == plain[0]
+    assert both[1][0] == BY_USER and both[1][1][0] == RECORD["user_id"]
+    assert both[2][0] == BY_MERCHANT and both[2][1][0] == RECORD["merchant"]
+    assert both[1][1][1] == both[2][1][1] == plain[0][1]  # the same transaction row
+
+
+def test_an_identical_repeat_is_dropped_and_another_record_under_its_id_rejected() -> None:
+    op = validate()
+    assert len(run(op, RECORD)) == 1
+    assert run(op, RECORD) == []
+    out = run(op, {**RECORD, "amount": 43.0})
+    assert len(out) == 1 and out[0][0] is REJECTED and out[0][1][0] == "duplicate_transaction_id"

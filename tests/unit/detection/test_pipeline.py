@@ -166,10 +166,14 @@ def test_python_path_finds_this_package() -> None:
     assert root == Path(fraudstream.__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(("packs", "user_operator"), [((), False), (("seed-baseline",), True)])
-def test_build_declares_the_job(packs: tuple[str, ...], user_operator: bool) -> None:
+CARD_ONLY = {"rules": [{"id": "h", "type": "high_amount"}]}
+
+
+@pytest.mark.parametrize("scoped", [False, True])
+def test_build_declares_the_job(scoped: bool) -> None:
     """The real graph, planned in-process: one validating operator, the card
-    rules keyed in the JVM, the user rules only with a user-scope rule."""
+    rules keyed in the JVM, the user and merchant rules (keyed in the JVM too)
+    only with a rule of their scope."""
     pytest.importorskip("pyflink")
     from fraudstream.platform import flinkclient, jvm
 
@@ -181,15 +185,17 @@ def test_build_declares_the_job(packs: tuple[str, ...], user_operator: bool) -> 
     env, t_env = flinkclient.stream_env(
         settings, remote=False, config=pipeline.job_config(settings)
     )
-    statements = pipeline.build(settings, load_catalogue(packs=packs), t_env)
+    catalogue = load_catalogue(packs=["seed-baseline"]) if scoped else parse_catalogue(CARD_ONLY)
+    statements = pipeline.build(settings, catalogue, t_env)
     statements.attach_as_datastream()
     plan = env.get_execution_plan()
     nodes = [n["contents"] for n in json.loads(plan)["nodes"]]
     assert sum("validate" in n for n in nodes) == 1
     assert sum("card rules" in n for n in nodes) == 1
-    assert sum("user rules" in n for n in nodes) == (1 if user_operator else 0)
-    # Keyed on the token Validate emits: no Python key-extraction step.
-    assert not any("_stream_key_by_map_operator" in n for n in nodes) or user_operator
+    assert sum("user rules" in n for n in nodes) == (1 if scoped else 0)
+    assert sum("merchant rules" in n for n in nodes) == (1 if scoped else 0)
+    # Keyed on the keys Validate emits: no Python key-extraction step.
+    assert not any("_stream_key_by_map_operator" in n for n in nodes)
     # The token key reaches the validating operator only, never the plan's text.
     assert TOKEN_KEY not in plan
     # Keyed by transaction id in the JVM (for de-duplication), then by card.

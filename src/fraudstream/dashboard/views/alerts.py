@@ -1,18 +1,22 @@
-"""Alerts: the live feed, newest first, with filters and a card/user drill-down."""
+"""Alerts: the live feed of cases, newest first, each with the alerts inside,
+with filters and a card/user drill-down."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
 
-from fraudstream.dashboard import frames, state, ui
+from fraudstream.dashboard import cases, frames, state, ui
 from fraudstream.dashboard.queries import AlertFilter, ArchiveUnavailable
 from fraudstream.detection.rules.catalogue import CatalogueError, load_catalogue
 from fraudstream.records import SEVERITIES
 
 FEED_LIMITS = (25, 50, 100, 250)
+ALERTS_PER_CASE = 4
+"""Alerts fetched per case shown: enough for most cases to be whole in the list."""
 
 
 def _rule_options(live: pd.DataFrame) -> list[str]:
@@ -48,24 +52,27 @@ def render() -> None:
         flt = replace(base, since=frames.since(seconds))
         status = ctx.feed.status()
         ui.kafka_banner(status, ctx.refresh)
+        fetch = int(limit) * ALERTS_PER_CASE
         live = frames.filter_alerts(state.live_alerts(ctx.feed), flt)
         live_count = len(live)
-        live = frames.newest(live, int(limit))
+        live = frames.newest(live, fetch)
         try:
-            history = ctx.archive.alerts(flt, int(limit))
+            history = ctx.archive.alerts(flt, fetch)
         except ArchiveUnavailable as exc:
             ui.archive_down(ctx, exc)
             history = pd.DataFrame()
-        shown = frames.merge_alerts(live, history).head(int(limit))
+        alerts = frames.merge_alerts(live, history)
+        shown = cases.cases_frame(alerts).head(int(limit))
         st.caption(
-            f"{len(shown)} alerts shown (newest first) · {live_count} match in the live window, "
-            f"the rest from the archive · {ui.feed_caption(status)}"
+            f"{len(shown)} cases shown (most recently active first) · {live_count} alerts match "
+            f"in the live window, the rest from the archive · {ui.feed_caption(status)}"
         )
         if shown.empty:
             st.info("No alerts match these filters yet.")
-        else:
-            table = frames.feed_table(shown)
-            st.table(table.style.map(frames.severity_style, subset=["severity"]))
+            return
+        table = cases.case_table(shown)
+        st.table(table.style.map(frames.severity_style, subset=["severity"]))
+        _case_detail(ctx, shown, alerts)
 
     feed()
 
@@ -77,6 +84,23 @@ def render() -> None:
     )
     if subject.strip():
         _drilldown(ctx, subject)
+
+
+def _case_detail(ctx: state.Context, shown: pd.DataFrame, alerts: pd.DataFrame) -> None:
+    """The alerts inside one case of the list (the newest unless one is chosen)."""
+    labels = {str(r["case_id"]): cases.case_label(r) for r in shown.to_dict("records")}
+    case_id = st.selectbox("Case", list(labels), format_func=labels.__getitem__, key="alerts_case")
+    if case_id is None:
+        return
+    inside = cases.alerts_of(alerts, case_id)
+    # The whole case, including alerts older than the list reaches back; while
+    # PostgreSQL is away (the banner says so) the listed alerts remain.
+    with contextlib.suppress(ArchiveUnavailable):
+        inside = frames.merge_alerts(inside, ctx.archive.alerts(AlertFilter(case_id=case_id), 200))
+    st.markdown(f"**Alerts in case {case_id[:8]}** ({len(inside)})")
+    table = frames.feed_table(inside)
+    table.insert(3, "hits", list(inside["hits"].fillna(1).astype(int)))
+    st.dataframe(table, hide_index=True, key="case_alerts")
 
 
 def _drilldown(ctx: state.Context, subject: str) -> None:

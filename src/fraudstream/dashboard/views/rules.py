@@ -46,7 +46,8 @@ def render() -> None:
                 "triage_precision": st.column_config.NumberColumn(
                     "triage precision",
                     format="percent",
-                    help="confirmed fraud / (confirmed + false positives)",
+                    help="confirmed fraud / (confirmed + false positives); a verdict on a "
+                    "case counts for each of its alerts",
                 ),
                 "label_precision": st.column_config.NumberColumn(
                     "label precision",

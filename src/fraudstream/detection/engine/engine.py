@@ -2,15 +2,22 @@
 
 ``Engine.card`` runs every card-scope rule (and the block list) on one
 transaction against its card's profile, then adds the transaction to the
-profile; ``Engine.user`` does the same for user-scope rules. Both return the
-alerts to publish. The Flink job's keyed operators and ``fraudstream
-backtest`` call exactly these methods, so they raise the same alerts.
+profile; ``Engine.user`` and ``Engine.merchant`` do the same for user- and
+merchant-scope rules. Each returns the alerts to publish. The Flink job's
+keyed operators and ``fraudstream backtest`` call exactly these methods, so
+they raise the same alerts.
 
 One alert per episode: while an episodic rule keeps firing on a card, the
 first hit raises an alert (its id is ``md5(rule_id:transaction_id)`` of that
 first transaction) and later hits publish the same alert again with the hit
 count, the last transaction and the newest reason. An episode ends once the
 rule has not fired for its cool-down (event time).
+
+Cases: the alerts of one card (or user, or merchant) that follow each other
+with gaps of at most the catalogue's ``cases.cooldown_seconds`` (event time)
+form one case, named by the id of the alert that opened it (``case_id``). The
+open case lives in the profile beside the episodes (under ``CASE_KEY``), so
+the job and the backtest assign the same case ids.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from fraudstream.detection.engine.merchant import MerchantProfile
 from fraudstream.detection.engine.profile import CardProfile, Sizes, UserProfile
 from fraudstream.detection.engine.tx import Tx, iso
 from fraudstream.detection.rules.catalogue import Catalogue
@@ -30,6 +38,9 @@ from fraudstream.records import Alert, alert_id
 MAX_EVIDENCE: Final = 50
 """Transaction ids an episode's alert names at most (the first ones and the last)."""
 MIN_TTL_S: Final = 3600
+CASE_KEY: Final = "#case"
+"""Key of the open case in a profile's episodes: [case id, latest alert event ms]
+(rule ids cannot start with '#')."""
 
 
 @dataclass(frozen=True)
@@ -86,24 +97,40 @@ class Engine:
         rules = compile_rules(catalogue)
         self.card_rules = tuple(r for r in rules if r.scope == "card")
         self.user_rules = tuple(r for r in rules if r.scope == "user")
+        self.merchant_rules = tuple(r for r in rules if r.scope == "merchant")
         self.blocklist_rules = tuple(r for r in rules if r.scope == "blocklist")
-        sizes = Sizes()
+        # Each scope's profile keeps what that scope's rules read, no more.
+        sizes = {"card": Sizes(), "user": Sizes(), "merchant": Sizes()}
         user_widths: set[int] = set()
         for rule in rules:
             rule_sizes = REGISTRY[rule.type].sizes(rule.params)
-            sizes = sizes.merge(rule_sizes)
-            if rule.scope == "user":
-                user_widths.add(rule_sizes.window_s)
-        self.sizes = sizes
+            scope = "card" if rule.scope == "blocklist" else rule.scope
+            sizes[scope] = sizes[scope].merge(rule_sizes)
+            if rule_sizes.tumbling_s:
+                user_widths.add(rule_sizes.tumbling_s)
+        self.sizes = sizes["card"]
+        self.user_sizes = sizes["user"]
+        self.merchant_sizes = sizes["merchant"]
         self.user_widths = tuple(sorted(user_widths))
-        self.ttl_s = max(MIN_TTL_S, sizes.window_s, *(r.cooldown_ms // 1000 for r in rules))
+        self.case_gap_ms = catalogue.cases.cooldown_seconds * 1000
+        self.ttl_s = max(
+            MIN_TTL_S,
+            *(s.window_s for s in sizes.values()),
+            *(r.cooldown_ms // 1000 for r in rules),
+            catalogue.cases.cooldown_seconds,
+        )
         """A profile unseen for this long has nothing any rule would read."""
         self.counters = Counters()
         self._cooldowns = {r.id: r.cooldown_ms for r in rules if r.episodic}
+        self._cooldowns[CASE_KEY] = self.case_gap_ms
 
     @property
     def has_user_rules(self) -> bool:
         return bool(self.user_rules)
+
+    @property
+    def has_merchant_rules(self) -> bool:
+        return bool(self.merchant_rules)
 
     def card(
         self,
@@ -141,8 +168,21 @@ class Engine:
                 alerts.append(self._raise(rule, finding, tx, now_ms, profile.episodes))
         if profile.episodes:
             self._close_episodes(profile.episodes, tx.event_ms)
-        late = profile.update(tx, self.user_widths)
+        late = profile.update(tx, self.user_widths, self.user_sizes)
         # The card scope counts transactions; this adds only what is its own.
+        self._count(late, alerts, transaction=False)
+        return alerts
+
+    def merchant(self, profile: MerchantProfile, tx: Tx, now_ms: int) -> list[Alert]:
+        """Evaluate the merchant's rules on ``tx``, then add it to ``profile``."""
+        alerts: list[Alert] = []
+        for rule in self.merchant_rules:
+            finding = rule.evaluate(rule.params, profile, tx)
+            if finding is not None:
+                alerts.append(self._raise(rule, finding, tx, now_ms, profile.episodes))
+        if profile.episodes:
+            self._close_episodes(profile.episodes, tx.event_ms)
+        late = profile.update(tx, self.merchant_sizes)
         self._count(late, alerts, transaction=False)
         return alerts
 
@@ -175,9 +215,12 @@ class Engine:
         if rule.episodic:
             episode = episodes.get(rule.id)
             if episode is not None and abs(tx.event_ms - episode[1]) <= rule.cooldown_ms:
-                return _continue(episode, finding, tx)
+                alert = _continue(episode, finding, tx)
+                self._keep_case(episodes, alert.case_id, tx.event_ms)
+                return alert
+        new_id = alert_id(rule.id, tx.transaction_id)
         alert = Alert(
-            alert_id=alert_id(rule.id, tx.transaction_id),
+            alert_id=new_id,
             rule_id=rule.id,
             rule_type=rule.type,
             severity=rule.severity,
@@ -198,10 +241,33 @@ class Engine:
             evidence=finding.evidence[:MAX_EVIDENCE],
             hits=1,
             last_transaction_id=tx.transaction_id,
+            case_id=self._case_for(episodes, new_id, tx.event_ms),
         )
         if rule.episodic:
             episodes[rule.id] = [_values(alert), tx.event_ms]
         return alert
+
+    def _case_for(self, episodes: dict[str, list[Any]], new_alert_id: str, event_ms: int) -> str:
+        """The open case of the profile (extended to ``event_ms``), or a new one
+        named by this alert."""
+        case = episodes.get(CASE_KEY)
+        if case is not None and abs(event_ms - case[1]) <= self.case_gap_ms:
+            case[1] = max(case[1], event_ms)
+            return str(case[0])
+        episodes[CASE_KEY] = [new_alert_id, event_ms]
+        return new_alert_id
+
+    def _keep_case(
+        self, episodes: dict[str, list[Any]], case_id: str | None, event_ms: int
+    ) -> None:
+        """A later hit of an episode keeps its case open (or reopens it)."""
+        if case_id is None:  # an episode opened before alerts had cases
+            return
+        case = episodes.get(CASE_KEY)
+        if case is None or abs(event_ms - case[1]) > self.case_gap_ms:
+            episodes[CASE_KEY] = [case_id, event_ms]
+        elif case[0] == case_id:
+            case[1] = max(case[1], event_ms)
 
 
 def _values(alert: Alert) -> tuple[Any, ...]:

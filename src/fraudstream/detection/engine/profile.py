@@ -1,5 +1,7 @@
 """Per-card and per-user profiles: compact, bounded, pure Python.
 
+(The per-merchant profile is in ``merchant.py``.)
+
 A profile is what the keyed operator keeps for one card (or user) between
 transactions. Rules read it (``rules/types``); only ``update`` changes it,
 after every rule has looked at the transaction. Its size is bounded by the
@@ -57,6 +59,12 @@ class Sizes:
     habits: int = 0
     """merchants, categories and countries the card used, kept (most recent
     first out); 0: not kept (only the risk score reads them)"""
+    categories: tuple[str, ...] = ()
+    """merchant categories whose latest use the (user) profile remembers"""
+    cards: int = 0
+    """distinct recent cards a merchant profile keeps"""
+    tumbling_s: int = 0
+    """width of a tumbling window the (user) profile keeps"""
 
     def merge(self, other: Sizes) -> Sizes:
         return Sizes(
@@ -67,6 +75,9 @@ class Sizes:
             small_max=max(self.small_max, other.small_max),
             country_window_s=max(self.country_window_s, other.country_window_s),
             window_s=max(self.window_s, other.window_s),
+            categories=tuple(sorted({*self.categories, *other.categories})),
+            cards=max(self.cards, other.cards),
+            tumbling_s=max(self.tumbling_s, other.tumbling_s),
         )
 
 
@@ -253,18 +264,34 @@ class Window(NamedTuple):
 
 
 _EMPTY: Final = Window(0, frozenset(), ())
+_NO_SIZES: Final = Sizes()
+USER_STATE_VERSION: Final = 2
+"""User profiles since the sliding windows; version 1 (tumbling windows only) still loads."""
 
 
 class UserProfile:
-    """Per-user state of user-scope rules: the current tumbling window of each
-    window width the catalogue uses."""
+    """Per-user state of user-scope rules: the user's recent transactions over
+    all their cards (sliding windows), their recent amounts, when they last used
+    each watched merchant category, and the current tumbling window of each
+    width the legacy rules use. Bounded like a card profile, by ``Sizes``."""
 
-    __slots__ = ("episodes", "windows")
+    __slots__ = ("amounts", "episodes", "history", "last_ms", "risky", "seen", "windows")
 
     def __init__(self) -> None:
         self.windows: dict[int, list[Any]] = {}
         """width (s) -> [window index, transaction count, countries, last ids]"""
         self.episodes: dict[str, list[Any]] = {}
+        self.seen = 0
+        self.last_ms = 0
+        self.history: list[tuple[int, str, str]] = []
+        """(event ms, transaction id, masked card) of previous transactions,
+        ascending by time (bounded by ``Sizes.times``)"""
+        self.amounts: list[float] = []
+        """previous amounts, arrival order (bounded by ``Sizes.amounts``)"""
+        self.risky: dict[str, int] = {}
+        """watched merchant category -> latest event time the user used it"""
+
+    # -- reading -------------------------------------------------------------
 
     def window(self, width_s: int, index: int) -> Window:
         """The window ``index`` of width ``width_s`` as it stands (empty if it is
@@ -274,12 +301,23 @@ class UserProfile:
             return _EMPTY
         return Window(current[1], frozenset(current[2]), tuple(current[3]))
 
-    def update(self, tx: Tx, widths: tuple[int, ...]) -> bool:
-        """Add ``tx`` to the window of each width; True when it is late (its
-        window is older than the current one, which it then does not count in)."""
-        late = False
+    def since(self, since_ms: int, until_ms: int) -> list[tuple[int, str, str]]:
+        """Previous transactions with since_ms < event time <= until_ms."""
+        history = self.history
+        lo = bisect_right(history, (since_ms, "\uffff"))
+        hi = bisect_right(history, (until_ms, "\uffff"))
+        return history[lo:hi]
+
+    # -- writing -------------------------------------------------------------
+
+    def update(self, tx: Tx, widths: tuple[int, ...], sizes: Sizes = _NO_SIZES) -> bool:
+        """Add ``tx``; True when it is late (older than the user's latest; a late
+        record's tumbling window, if older than the current one, does not count it)."""
+        ms = tx.event_ms
+        late = ms < self.last_ms
+        self.seen += 1
         for width in widths:
-            index = tx.event_ms // (width * 1000)
+            index = ms // (width * 1000)
             current = self.windows.get(width)
             if current is None or index > current[0]:
                 self.windows[width] = [index, 1, [tx.country], [tx.transaction_id]]
@@ -292,14 +330,59 @@ class UserProfile:
                     del current[3][0]
             else:
                 late = True
+        if sizes.times:
+            entry = (ms, tx.transaction_id, tx.card_masked)
+            history = self.history
+            if not history or ms >= history[-1][0]:
+                history.append(entry)
+            else:
+                insort(history, entry)
+            if len(history) > sizes.times:
+                del history[: len(history) - sizes.times]
+        if sizes.amounts:
+            amounts = self.amounts
+            amounts.append(tx.amount)
+            if len(amounts) > sizes.amounts:
+                del amounts[0]
+        category = tx.merchant_category
+        if (
+            category is not None
+            and category in sizes.categories
+            and self.risky.get(category, -1) < ms
+        ):
+            self.risky[category] = ms
+        if not late:
+            self.last_ms = ms
         return late
 
     def to_state(self) -> tuple[Any, ...]:
-        return (STATE_VERSION, self.windows, self.episodes)
+        return (
+            USER_STATE_VERSION,
+            self.windows,
+            self.episodes,
+            self.seen,
+            self.last_ms,
+            self.history,
+            self.amounts,
+            self.risky,
+        )
 
     @classmethod
     def from_state(cls, state: tuple[Any, ...] | None) -> UserProfile:
         profile = cls()
-        if state is not None and state[0] == STATE_VERSION:
+        if state is None:
+            return profile
+        if state[0] == STATE_VERSION:  # before the sliding windows: windows and episodes
             _, profile.windows, profile.episodes = state
+        elif state[0] == USER_STATE_VERSION and len(state) == 8:
+            (
+                _,
+                profile.windows,
+                profile.episodes,
+                profile.seen,
+                profile.last_ms,
+                profile.history,
+                profile.amounts,
+                profile.risky,
+            ) = state
         return profile

@@ -64,10 +64,21 @@ class RuleInstance(BaseModel):
         return REGISTRY[self.type].parse(self.params)
 
 
+class CaseSettings(BaseModel):
+    """How alerts group into cases (one card, user or merchant at a time)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cooldown_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    """An alert joins the open case of its card (user, merchant) when the case's
+    latest alert is at most this much earlier (event time); else it opens one."""
+
+
 class Catalogue(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rules: tuple[RuleInstance, ...]
+    cases: CaseSettings = CaseSettings()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Self:
@@ -101,7 +112,7 @@ def with_packs(catalogue: Catalogue, packs: Iterable[str]) -> Catalogue:
         rule.model_copy(update={"enabled": True}) if rule.pack in wanted else rule
         for rule in catalogue.rules
     )
-    return Catalogue(rules=rules)
+    return Catalogue(rules=rules, cases=catalogue.cases)
 
 
 def default_path() -> Path:

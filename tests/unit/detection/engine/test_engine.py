@@ -43,8 +43,18 @@ def test_bundled_catalogue_compiles() -> None:
     engine = Engine(load_catalogue())
     assert tuple(r.id for r in engine.card_rules) == BUNDLED_CARD_RULES
     assert [r.id for r in engine.blocklist_rules] == ["blocklist"]
-    assert engine.user_rules == ()
-    assert not engine.has_user_rules
+    assert [r.id for r in engine.user_rules] == ["user-velocity-2m", "risky-category"]
+    assert [r.id for r in engine.merchant_rules] == ["card-enumeration"]
+    assert engine.has_user_rules and engine.has_merchant_rules
+    # Each scope's profile keeps what its own rules read.
+    assert engine.user_sizes == Sizes(
+        times=12,
+        amounts=20,
+        window_s=3600,
+        categories=("4829", "5947", "6051", "7995"),
+    )
+    assert engine.merchant_sizes == Sizes(cards=40, window_s=300)
+    assert engine.user_widths == ()
     # The profile keeps the longest history any enabled rule reads.
     assert engine.sizes == Sizes(
         times=120,
@@ -70,7 +80,12 @@ def test_bundled_catalogue_compiles() -> None:
 def test_seed_baseline_pack_adds_user_rules() -> None:
     engine = Engine(load_catalogue(packs=["seed-baseline"]))
     assert engine.has_user_rules
-    assert [r.id for r in engine.user_rules] == ["seed-user-velocity", "seed-user-countries"]
+    assert [r.id for r in engine.user_rules] == [
+        "user-velocity-2m",
+        "risky-category",
+        "seed-user-velocity",
+        "seed-user-countries",
+    ]
     assert engine.user_widths == (120, 3600)
     assert "seed-high-amount" in {r.id for r in engine.card_rules}
 
@@ -237,6 +252,7 @@ def test_alert_fields() -> None:
         evidence=("A-1",),
         hits=1,
         last_transaction_id="A-1",
+        case_id=alert_id("high-amount", "A-1"),
     )
     assert Alert.from_dict(json.loads(alert_json(alert))) == alert
 
@@ -282,9 +298,9 @@ def test_same_input_gives_the_same_alerts() -> None:
     assert first == second
     assert counters == again
     # Each scope counts what it evaluates: the late transaction is late for its
-    # card and for its user's 2-minute window.
+    # card, for its user and for its merchant.
     assert counters["transactions"] == len(mixed_stream())
-    assert counters["out_of_order"] == 2
+    assert counters["out_of_order"] == 3
     assert {a.rule_id for a in first} >= {
         "card-velocity-1m",
         "card-testing",

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from fraudstream.detection.engine.engine import Engine
+from fraudstream.detection.engine.engine import CASE_KEY, Engine
 from fraudstream.detection.engine.profile import (
     RECENT_IDS,
     STATE_VERSION,
@@ -271,6 +271,7 @@ def test_state_size_with_open_episodes_stays_bounded() -> None:
         tx = tx._replace(transaction_id=str(uuid.UUID(int=i + 1)))
         engine.card(profile, tx, tx.event_ms, None)
     assert sorted(profile.episodes) == [
+        CASE_KEY,
         "card-testing",
         "card-velocity-1h",
         "country-hopping",

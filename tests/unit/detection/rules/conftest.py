@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraudstream.detection.engine.engine import Engine
+from fraudstream.detection.engine.merchant import MerchantProfile
 from fraudstream.detection.engine.profile import CardProfile, Sizes, UserProfile
 from fraudstream.detection.engine.tx import Tx
 from fraudstream.detection.rules import parse_catalogue
@@ -43,13 +44,15 @@ class Stream:
         currency: str = "USD",
         merchant: str = "Corner Shop",
         user: int = 1,
+        masked: str = MASKED,
+        category: str | None = None,
     ) -> Tx:
         n = next(self._counters.setdefault(card, itertools.count(1)))
         tx = Tx(
             transaction_id=f"{card}-{n}",
             bank_id="BANK_A",
             payment_system="VISA",
-            card_masked=MASKED,
+            card_masked=masked,
             card_token=f"tok-{card}",
             user_id=user,
             amount=amount,
@@ -57,7 +60,7 @@ class Stream:
             merchant=merchant,
             country=country,
             event_ms=ms(at),
-            merchant_category=None,
+            merchant_category=category,
             channel=None,
             ingested_ms=ms(at),
         )
@@ -110,15 +113,20 @@ def run(
     blocklist: Mapping[tuple[str, str], str] | None = None,
     cards: dict[str, CardProfile] | None = None,
     users: dict[int, UserProfile] | None = None,
+    merchants: dict[str, MerchantProfile] | None = None,
 ) -> list[Alert]:
     """Every alert ``engine`` raises on ``txs`` (arrival order), one profile per
-    card token and per user as the keyed operators keep them."""
+    card token, per user and per merchant as the keyed operators keep them."""
     cards = {} if cards is None else cards
     users = {} if users is None else users
+    merchants = {} if merchants is None else merchants
     alerts: list[Alert] = []
     for tx in txs:
         now = tx.event_ms + 5
         alerts += engine.card(cards.setdefault(tx.card_token, CardProfile()), tx, now, blocklist)
         if engine.has_user_rules:
             alerts += engine.user(users.setdefault(tx.user_id, UserProfile()), tx, now)
+        if engine.has_merchant_rules:
+            merchant = merchants.setdefault(tx.merchant, MerchantProfile())
+            alerts += engine.merchant(merchant, tx, now)
     return alerts

@@ -37,6 +37,9 @@ def only(finding: Finding | None) -> Finding:
 
 def test_registry_names_every_type() -> None:
     assert set(REGISTRY) == {
+        "user_velocity",
+        "merchant_category_risk",
+        "card_enumeration",
         "high_amount",
         "card_velocity",
         "amount_spike",
@@ -48,7 +51,12 @@ def test_registry_names_every_type() -> None:
         "tumbling_window",
         "risk_score",
     }
-    assert {name for name, t in REGISTRY.items() if t.scope == "user"} == {"tumbling_window"}
+    assert {name for name, t in REGISTRY.items() if t.scope == "user"} == {
+        "tumbling_window",
+        "user_velocity",
+        "merchant_category_risk",
+    }
+    assert {name for name, t in REGISTRY.items() if t.scope == "merchant"} == {"card_enumeration"}
     assert {name for name, t in REGISTRY.items() if t.scope == "blocklist"} == {"blocklist"}
     # A single finding per transaction: nothing to gather into an episode.
     assert {name for name, t in REGISTRY.items() if not t.episodic} == {
@@ -523,6 +531,24 @@ def test_bundled_rules_scores_stay_in_range() -> None:
     txs += [s.tx(20 + i, 20) for i in range(70)]
     txs.append(s.tx(100, 4000))
     txs.append(s.tx(101, 10)._replace(flags="luhn"))
+    # Three cards of user 2 in a burst; six neighbouring cards at one web shop;
+    # gambling then crypto by user 3.
+    txs += [
+        s.tx(200 + i, 30, card="BCD"[i % 3], user=2, masked=f"411111******000{i % 3}")
+        for i in range(9)
+    ]
+    txs += [
+        s.tx(
+            300 + i,
+            2,
+            card=f"E{i}",
+            user=10 + i,
+            merchant="Web Shop",
+            masked=f"400000******{i:04d}",
+        )._replace(channel="online")
+        for i in range(7)
+    ]
+    txs += [s.tx(400, 200, card="F", user=3, category=c) for c in ("7995", "6051")]
     alerts = run(engine, txs, blocklist={("merchant", "Corner Shop"): "test"})
     assert {a.rule_type for a in alerts} == set(REGISTRY)
     assert all(0.0 <= a.score <= 1.0 and a.reason for a in alerts)

@@ -8,14 +8,17 @@ from typing import Any
 from fraudstream.detection.rules.types import (
     amount_spike,
     blocklist,
+    card_enumeration,
     card_number_check,
     card_testing,
     card_velocity,
     country_hopping,
     high_amount,
     impossible_travel,
+    merchant_category_risk,
     risk_score,
     tumbling_window,
+    user_velocity,
 )
 from fraudstream.detection.rules.types.base import Params, RuleType
 
@@ -32,6 +35,9 @@ REGISTRY: dict[str, RuleType[Any]] = {
         card_number_check,
         tumbling_window,
         risk_score,
+        user_velocity,
+        merchant_category_risk,
+        card_enumeration,
     )
 }
 

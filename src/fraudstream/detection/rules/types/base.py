@@ -23,9 +23,9 @@ __all__ = ["Finding", "Params", "PositiveAmount", "RuleType", "Scope", "Seconds"
 PositiveAmount = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Seconds = Annotated[int, Field(ge=1, le=7 * 24 * 3600)]
 
-Scope = Literal["card", "user", "blocklist"]
-"""What a rule reads: the card's profile (keyed by card token), the user's, or the
-block list snapshot."""
+Scope = Literal["card", "user", "merchant", "blocklist"]
+"""What a rule reads: the card's profile (keyed by card token), the user's (by
+user id), the merchant's (by merchant name), or the block list snapshot."""
 
 
 class Params(BaseModel):

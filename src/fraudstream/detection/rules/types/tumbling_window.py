@@ -63,6 +63,6 @@ RULE_TYPE = RuleType(
     evaluate=evaluate,
     scope="user",
     episodic=False,
-    sizes=lambda p: Sizes(window_s=p.window_seconds),
+    sizes=lambda p: Sizes(window_s=p.window_seconds, tumbling_s=p.window_seconds),
     summary="legacy: per-user count or distinct countries over a tumbling window",
 )

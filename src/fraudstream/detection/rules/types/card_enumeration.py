@@ -1,0 +1,97 @@
+"""card_enumeration: many distinct cards with neighbouring numbers at one merchant
+in a short window.
+
+Fraudsters who generate card numbers (consecutive account numbers of one
+issuer, each with a valid check digit) try them one after the other at one
+web shop. The merchant then sees, within minutes, many *distinct* cards of
+the same issuer prefix (BIN, the first six digits) whose last four digits lie
+close together. A busy honest merchant also sees many cards, but spread over
+issuers and numbers: only cards that share this card's BIN and whose last
+four digits are within ``last4_span`` of its own count. A card that comes
+back is counted once.
+
+State is per merchant (keyed by merchant name) and small: at most ``memory``
+distinct recent cards, each a short tuple (see ``engine/merchant.py``).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from fraudstream.detection.engine.merchant import (
+    TOKEN_CHARS,
+    MerchantProfile,
+    SeenCard,
+    card_parts,
+)
+from fraudstream.detection.engine.profile import Sizes
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.rules.types.base import (
+    Finding,
+    Params,
+    PositiveAmount,
+    RuleType,
+    Seconds,
+    duration,
+    ratio_score,
+)
+
+
+class CardEnumerationParams(Params):
+    window_seconds: Seconds = 300
+    limit: int = Field(default=5, ge=1, le=200)
+    """Fires when the neighbouring distinct cards, this one included, exceed it."""
+    last4_span: int = Field(default=50, ge=0, le=9999)
+    """Cards count when their last four digits differ from this card's by at most
+    this much (9999: any card of the same BIN)."""
+    max_amount: PositiveAmount | None = None
+    """Only transactions of at most this amount count (probes are small); none: all."""
+    channels: tuple[str, ...] = ()
+    """Only transactions on these channels count (e.g. ``online``: a web shop);
+    empty: every channel, and transactions without one."""
+    memory: int = Field(default=40, ge=2, le=1000)
+    """Distinct recent cards a merchant's profile keeps (a busy merchant's oldest go first)."""
+
+
+def evaluate(params: CardEnumerationParams, profile: MerchantProfile, tx: Tx) -> Finding | None:
+    if params.max_amount is not None and tx.amount > params.max_amount:
+        return None
+    if params.channels and tx.channel not in params.channels:
+        return None
+    bin_, last4 = card_parts(tx.card_masked)
+    if last4 < 0:
+        return None
+    since = tx.event_ms - params.window_seconds * 1000
+    own = tx.card_token[:TOKEN_CHARS]
+    until = tx.event_ms
+    span = params.last4_span
+    # Raw tuples (SeenCard's fields): this runs on every transaction of a busy merchant.
+    near = [
+        SeenCard(*card)
+        for card in profile.cards
+        if since < card[0] <= until
+        and card[2] == bin_
+        and card[1] != own
+        and abs(card[3] - last4) <= span
+    ]
+    count = len(near) + 1
+    if count <= params.limit:
+        return None
+    numbers = sorted({card.last4 for card in near} | {last4})
+    return Finding(
+        ratio_score(count, params.limit),
+        f"{count} distinct cards of BIN {bin_} with last digits {numbers[0]:04d}-{numbers[-1]:04d} "
+        f"at {tx.merchant} within {duration(params.window_seconds)}, limit {params.limit}",
+        (*(card.transaction_id for card in near), tx.transaction_id),
+    )
+
+
+RULE_TYPE = RuleType(
+    name="card_enumeration",
+    params=CardEnumerationParams,
+    evaluate=evaluate,
+    scope="merchant",
+    sizes=lambda p: Sizes(cards=p.memory, window_s=p.window_seconds),
+    cooldown=lambda p: p.window_seconds,
+    summary="many distinct cards of one BIN with close numbers at one merchant within T",
+)
