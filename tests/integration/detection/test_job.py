@@ -186,7 +186,14 @@ def test_stream_end_to_end(run: DetectionRun) -> None:
     assert rows[0][0] == "401288******1881" and len(rows[0][1]) == 64
     # REST metrics are refreshed every few seconds, so wait for the counters.
     total = len(run.tx.sent) + len(malformed)
-    run.wait(lambda: job.status(run.settings, run.job_id or "").records_in >= total, "records_in")
+
+    def counted() -> bool:
+        status = job.status(run.settings, run.job_id or "")
+        return status.records_in >= total and status.records_out.get("valid_kafka", 0) >= len(
+            run.tx.sent
+        )
+
+    run.wait(counted, "records_in and records_out")
     status = job.status(run.settings, run.job_id or "")
     assert status.state == "RUNNING" and status.records_out["valid_kafka"] >= len(run.tx.sent)
     # What the Flink UI shows of the job names no secret.

@@ -2,7 +2,8 @@
 
 One labelled simulator stream goes to the job on the cluster (through
 Kafka, as a bank would send it) and to the backtest (the same JSONL file);
-both run the bundled catalogue, so the alert ids must match exactly.
+both run the bundled catalogue (less its merchant-scope rules, see below), so
+the alert ids must match exactly.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from confluent_kafka.admin import AdminClient
 
 from fraudstream.archive import writer
@@ -22,6 +24,8 @@ from fraudstream.cli import main
 from fraudstream.config import Settings
 from fraudstream.detection import job
 from fraudstream.detection.backtest import BacktestOptions, run_backtest
+from fraudstream.detection.rules.catalogue import default_path
+from fraudstream.detection.rules.types import REGISTRY
 from fraudstream.platform import procs
 from fraudstream.simulator.producer import KafkaSink
 from fraudstream.simulator.replay import replay
@@ -60,6 +64,18 @@ def _ids(path: Path) -> list[str]:
     return [json.loads(line)["transaction_id"] for line in path.read_text().splitlines() if line]
 
 
+def _without_merchant_rules(path: Path) -> Path:
+    """The bundled catalogue minus merchant-scope rules. A merchant's
+    transactions reach the job from several Kafka partitions, interleaved as
+    they arrive, so which transaction of a burst a merchant rule names is not
+    fixed by the stream alone (docs/DETECTION.md); card and user rules see
+    their records in stream order and must match exactly."""
+    data = yaml.safe_load(default_path().read_text(encoding="utf-8"))
+    data["rules"] = [r for r in data["rules"] if REGISTRY[r["type"]].scope != "merchant"]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
 def test_job_and_backtest_raise_the_same_alert_ids(
     parity_settings: Settings, tmp_path: Path
 ) -> None:
@@ -83,12 +99,15 @@ def test_job_and_backtest_raise_the_same_alert_ids(
     assert code == 0
     ids = _ids(stream)
 
+    catalogue = _without_merchant_rules(tmp_path / "rules.yaml")
     backtest_alerts = tmp_path / "alerts.jsonl"
-    result = run_backtest(parity_settings, BacktestOptions(input=stream, output=backtest_alerts))
+    result = run_backtest(
+        parity_settings, BacktestOptions(input=stream, output=backtest_alerts, rules=catalogue)
+    )
     expected = {json.loads(line)["alert_id"] for line in backtest_alerts.read_text().splitlines()}
     assert result.alerts == len(expected) > 10  # the stream does make rules fire
 
-    job_id = job.submit(parity_settings)
+    job_id = job.submit(parity_settings, rules=catalogue)
     job.wait_running(parity_settings, job_id, timeout=180)
     archiver = writer.Background(parity_settings).start()
     sink = KafkaSink(parity_settings, parity_settings.topic_transactions)
