@@ -10,6 +10,7 @@ history).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final, NamedTuple
 
 from fraudstream.detection.engine.profile import Sizes
@@ -102,6 +103,10 @@ class MerchantProfile:
     @classmethod
     def from_state(cls, state: tuple[Any, ...] | None) -> MerchantProfile:
         profile = cls()
-        if state is not None and state[0] == MERCHANT_STATE_VERSION:
+        if state is not None and state[0] in (1, MERCHANT_STATE_VERSION):
             _, profile.seen, profile.last_ms, profile.cards, profile.episodes = state
+            if state[0] == 1:
+                # Version 1 kept no amount or channel: such a card still counts
+                # for a rule without filters, never as a probe.
+                profile.cards = [(*card, math.inf, "") for card in profile.cards]
         return profile

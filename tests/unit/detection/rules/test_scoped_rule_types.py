@@ -267,6 +267,22 @@ def test_merchant_profile_stays_bounded_for_a_hot_merchant() -> None:
     assert len(pickle.dumps(profile.to_state())) < 4096
 
 
+def test_merchant_profile_version_1_cards_count_only_without_filters() -> None:
+    s = Stream()
+    txs = enumeration(s, 0, 6)
+    v1_cards = [
+        (t.event_ms, t.card_token[:16], "400000", int(t.card_masked[-4:]), t.transaction_id)
+        for t in txs[:5]
+    ]
+    kind = REGISTRY["card_enumeration"]
+    last = txs[5]._replace(channel="online")
+    for params, fires in (({"limit": 5}, True), ({"limit": 5, "max_amount": 5}, False)):
+        profile = MerchantProfile.from_state((1, 5, txs[4].event_ms, list(v1_cards), {}))
+        assert len(profile.cards) == 5
+        finding = kind.evaluate(kind.parse(params), profile, last)
+        assert (finding is not None) is fires
+
+
 # -- merchant_category_risk ---------------------------------------------------------
 
 
