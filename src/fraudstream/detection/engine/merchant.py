@@ -4,17 +4,19 @@ Merchants can be hot (a busy web shop sees thousands of cards an hour), and
 the keyed operator reads and writes the whole profile on every transaction,
 so it keeps only what ``card_enumeration`` reads, bounded twice: at most
 ``Sizes.cards`` distinct cards, and none older than two windows. Each entry
-is a short tuple; no amounts, no history beyond the cards.
+is a short tuple (the card's latest amount and channel here, no longer
+history).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final, NamedTuple
 
 from fraudstream.detection.engine.profile import Sizes
 from fraudstream.detection.engine.tx import Tx
 
-MERCHANT_STATE_VERSION: Final = 1
+MERCHANT_STATE_VERSION: Final = 2
 TOKEN_CHARS: Final = 16
 """Characters of the card token kept to tell cards apart (64 bits of the hash)."""
 
@@ -32,6 +34,10 @@ class SeenCard(NamedTuple):
     """last four digits of the card number"""
     transaction_id: str
     """its latest transaction at this merchant"""
+    amount: float
+    """the amount of that transaction"""
+    channel: str
+    """the channel of that transaction ("" when it has none)"""
 
 
 def card_parts(masked: str) -> tuple[str, int]:
@@ -74,7 +80,7 @@ class MerchantProfile:
                 del cards[index]
                 break
         bin_, last4 = card_parts(tx.card_masked)
-        entry = (ms, token, bin_, last4, tx.transaction_id)
+        entry = (ms, token, bin_, last4, tx.transaction_id, tx.amount, tx.channel or "")
         if not cards or ms >= cards[-1][0]:
             cards.append(entry)
         else:
@@ -97,6 +103,10 @@ class MerchantProfile:
     @classmethod
     def from_state(cls, state: tuple[Any, ...] | None) -> MerchantProfile:
         profile = cls()
-        if state is not None and state[0] == MERCHANT_STATE_VERSION:
+        if state is not None and state[0] in (1, MERCHANT_STATE_VERSION):
             _, profile.seen, profile.last_ms, profile.cards, profile.episodes = state
+            if state[0] == 1:
+                # Version 1 kept no amount or channel: such a card still counts
+                # for a rule without filters, never as a probe.
+                profile.cards = [(*card, math.inf, "") for card in profile.cards]
         return profile

@@ -226,6 +226,15 @@ def test_spike_reads_only_the_last_history_amounts() -> None:
     assert "its mean of 20.00 over its last 5 transactions" in finding.reason
 
 
+def test_bundled_spike_sees_a_small_card_ten_times_over() -> None:
+    # A card spending around 13: ten times that is below 200 but a spike.
+    bundled = next(r for r in load_catalogue().rules if r.id == "amount-spike")
+    params = dict(bundled.params)
+    assert only(spike([8.0, 21.2, 10.6], 199.3, params)).evidence == ("A-4",)
+    assert spike([8.0, 21.2, 10.6], 99.0, params) is None  # below min_amount
+    assert spike([8.0, 21.2, 10.6], 120.0, params) is None  # 9.4x the mean of 12.60
+
+
 # -- impossible_travel -------------------------------------------------------------
 
 TRAVEL = {"max_speed_kmh": 900, "slack_km": 500}

@@ -186,6 +186,69 @@ def test_card_enumeration_max_amount_ignores_large_purchases() -> None:
     assert fired(merchant_findings(params, txs), txs) == []
 
 
+def test_card_enumeration_counts_only_cards_whose_purchase_passes_the_filters() -> None:
+    s = Stream()
+    params = {"limit": 3, "last4_span": 9999, "max_amount": 5, "channels": ["online"]}
+    # A flash sale: many cards of one BIN at one shop, ordinary amounts, online.
+    sale = [
+        s.tx(i, 40.0, card=f"P{i}", user=200 + i, merchant="Web Shop", masked=masked(i * 911))
+        for i in range(20)
+    ]
+    # Three tiny purchases there among them: three probing cards are not above 3.
+    tiny = [
+        s.tx(20 + i, 1.5, card=f"Q{i}", user=300 + i, merchant="Web Shop", masked=masked(i * 1000))
+        for i in range(3)
+    ]
+    # Tiny in-store purchases (pos) do not count either.
+    shop = [
+        s.tx(25 + i, 1.5, card=f"R{i}", user=400 + i, merchant="Web Shop", masked=masked(i * 7))
+        for i in range(5)
+    ]
+    txs = [t._replace(channel="online") for t in sale + tiny] + [
+        t._replace(channel="pos") for t in shop
+    ]
+    assert fired(merchant_findings(params, txs), txs) == []
+    # A fourth tiny online card is one too many.
+    extra = s.tx(40, 0.9, card="Q9", user=399, merchant="Web Shop", masked=masked(9000))
+    txs.append(extra._replace(channel="online"))
+    findings = merchant_findings(params, txs)
+    assert fired(findings, txs) == [extra.transaction_id]
+    finding = findings[-1]
+    assert finding is not None
+    assert finding.evidence == (*(t.transaction_id for t in tiny), extra.transaction_id)
+
+
+def test_catalogue_card_enumeration_fires_on_consecutive_account_numbers() -> None:
+    """Consecutive account numbers of one issuer, as the simulator builds them,
+    masked: their last four digits are far apart, their BIN is shared."""
+    import random
+
+    from fraudstream.detection.rules.catalogue import load_catalogue
+    from fraudstream.redact import mask_card
+    from fraudstream.simulator.population import bank_iins, card_number
+
+    rule = next(r for r in load_catalogue().rules if r.id == "card-enumeration")
+    params = dict(rule.params)
+    iin = bank_iins("BANK_A")["VISA"]
+    rng = random.Random(1)
+    s = Stream()
+    txs = []
+    for i in range(8):
+        number = card_number(iin, "VISA", 5000 + i, 0, rng)
+        tx = s.tx(
+            i * 9, 1.2, card=f"E{i}", user=5000 + i, merchant="AppNest", masked=mask_card(number)
+        )
+        txs.append(tx._replace(channel="online"))
+    last4 = sorted(int(t.card_masked[-4:]) for t in txs)
+    assert last4[-1] - last4[0] > 5000  # neighbouring numbers, distant last four
+    findings = merchant_findings(params, txs)
+    # The 6th distinct card of the BIN is the first above the limit of 5.
+    assert fired(findings, txs) == [t.transaction_id for t in txs[5:]]
+    # The same cards paying ordinary amounts (a busy shop) do not fire.
+    honest = [t._replace(amount=25.0) for t in txs]
+    assert fired(merchant_findings(params, honest), honest) == []
+
+
 def test_merchant_profile_stays_bounded_for_a_hot_merchant() -> None:
     import pickle
 
@@ -202,6 +265,22 @@ def test_merchant_profile_stays_bounded_for_a_hot_merchant() -> None:
     assert restored.cards == profile.cards and restored.seen == 5000
     # Measured: about 3.3 KB at 40 cards.
     assert len(pickle.dumps(profile.to_state())) < 4096
+
+
+def test_merchant_profile_version_1_cards_count_only_without_filters() -> None:
+    s = Stream()
+    txs = enumeration(s, 0, 6)
+    v1_cards = [
+        (t.event_ms, t.card_token[:16], "400000", int(t.card_masked[-4:]), t.transaction_id)
+        for t in txs[:5]
+    ]
+    kind = REGISTRY["card_enumeration"]
+    last = txs[5]._replace(channel="online")
+    for params, fires in (({"limit": 5}, True), ({"limit": 5, "max_amount": 5}, False)):
+        profile = MerchantProfile.from_state((1, 5, txs[4].event_ms, list(v1_cards), {}))
+        assert len(profile.cards) == 5
+        finding = kind.evaluate(kind.parse(params), profile, last)
+        assert (finding is not None) is fires
 
 
 # -- merchant_category_risk ---------------------------------------------------------

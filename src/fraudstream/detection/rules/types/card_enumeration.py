@@ -8,7 +8,10 @@ the same issuer prefix (BIN, the first six digits) whose last four digits lie
 close together. A busy honest merchant also sees many cards, but spread over
 issuers and numbers: only cards that share this card's BIN and whose last
 four digits are within ``last4_span`` of its own count. A card that comes
-back is counted once.
+back is counted once. With ``max_amount`` or ``channels`` set, both this
+transaction and the other cards' latest transactions at the merchant must
+pass them (probes are small and online): a flash sale's ordinary purchases
+do not count towards an enumeration.
 
 State is per merchant (keyed by merchant name) and small: at most ``memory``
 distinct recent cards, each a short tuple (see ``engine/merchant.py``).
@@ -65,6 +68,8 @@ def evaluate(params: CardEnumerationParams, profile: MerchantProfile, tx: Tx) ->
     own = tx.card_token[:TOKEN_CHARS]
     until = tx.event_ms
     span = params.last4_span
+    most = params.max_amount
+    channels = params.channels
     # Raw tuples (SeenCard's fields): this runs on every transaction of a busy merchant.
     near = [
         SeenCard(*card)
@@ -73,6 +78,8 @@ def evaluate(params: CardEnumerationParams, profile: MerchantProfile, tx: Tx) ->
         and card[2] == bin_
         and card[1] != own
         and abs(card[3] - last4) <= span
+        and (most is None or card[5] <= most)
+        and (not channels or card[6] in channels)
     ]
     count = len(near) + 1
     if count <= params.limit:
