@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+import requests
 import streamlit as st
 from confluent_kafka import Producer
 from pydantic import SecretStr
@@ -17,7 +19,7 @@ from pydantic import SecretStr
 from fraudstream.archive.migrate import migrate
 from fraudstream.config import ENV_PREFIX, Settings, env_for
 from fraudstream.dashboard import alerts_feed
-from fraudstream.platform import postgres, topics
+from fraudstream.platform import postgres, procs, topics
 
 from .seed import Seeded, make_alert, seed, tx_row
 
@@ -36,6 +38,39 @@ def _admin(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
         except psycopg.OperationalError:
             pass
     return psycopg.connect(settings.dsn, autocommit=True)
+
+
+def start_dashboard(settings: Settings, name: str) -> procs.ManagedProcess:
+    """`fraudstream dashboard` as ``settings`` say, started and answering its
+    health endpoint; the caller stops it."""
+    proc = procs.spawn(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "fraudstream.cli",
+            "dashboard",
+            "--port",
+            str(settings.dashboard_port),
+        ],
+        run_dir=settings.run_dir,
+        logs_dir=settings.logs_dir,
+        env=env_for(settings),
+    )
+    url = f"http://{settings.host}:{settings.dashboard_port}"
+    try:
+        procs.wait_until(
+            lambda: requests.get(f"{url}/_stcore/health", timeout=2).text == "ok",
+            timeout=60,
+            component="dashboard",
+            what="/_stcore/health",
+            log_file=proc.log_file,
+            proc=proc,
+        )
+    except BaseException:
+        procs.stop(proc)
+        raise
+    return proc
 
 
 def with_overrides(settings: Settings, **values: object) -> Settings:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -23,18 +22,17 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
-import requests
 from confluent_kafka import Producer
 
 from fraudstream.archive import writer
-from fraudstream.config import Settings, env_for
+from fraudstream.config import Settings
 from fraudstream.detection import job
 from fraudstream.platform import procs, topics
 from fraudstream.platform.ports import free_port
 from fraudstream.records import Transaction
 
 from ..conftest import ARTIFACTS
-from .conftest import with_overrides
+from .conftest import start_dashboard, with_overrides
 from .seed import Seeded
 
 CHROMIUM = "/usr/bin/chromium"
@@ -157,23 +155,8 @@ def dashboard(pipeline: Settings) -> Iterator[Settings]:
     """`fraudstream dashboard` on a free port, ready (health endpoint answers)."""
     port = free_port()
     settings = with_overrides(pipeline, dashboard_port=port)
-    proc = procs.spawn(
-        f"dashboard-test-{port}",
-        [sys.executable, "-m", "fraudstream.cli", "dashboard", "--port", str(port)],
-        run_dir=settings.run_dir,
-        logs_dir=settings.logs_dir,
-        env=env_for(settings),
-    )
-    url = f"http://{settings.host}:{port}"
+    proc = start_dashboard(settings, f"dashboard-test-{port}")
     try:
-        procs.wait_until(
-            lambda: requests.get(f"{url}/_stcore/health", timeout=2).text == "ok",
-            timeout=60,
-            component="dashboard",
-            what="/_stcore/health",
-            log_file=proc.log_file,
-            proc=proc,
-        )
         yield settings
     finally:
         pid = proc.pid()

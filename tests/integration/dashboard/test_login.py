@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-import requests
 
 from fraudstream.archive import roles
-from fraudstream.config import Settings, env_for
+from fraudstream.config import Settings
 from fraudstream.dashboard import auth
 from fraudstream.platform import procs
 from fraudstream.platform.ports import free_port
 
 from ..conftest import ARTIFACTS
-from .conftest import with_overrides
+from .conftest import start_dashboard, with_overrides
 from .seed import Seeded
 from .test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -55,23 +53,8 @@ def login_dashboard(
         dashboard_users_file=users,
         postgres_dashboard_dsn=_as_dashboard_role(dash_settings),
     )
-    proc = procs.spawn(
-        f"dashboard-login-{port}",
-        [sys.executable, "-m", "fraudstream.cli", "dashboard"],
-        run_dir=settings.run_dir,
-        logs_dir=settings.logs_dir,
-        env=env_for(settings),
-    )
-    url = f"http://{settings.host}:{port}"
+    proc = start_dashboard(settings, f"dashboard-login-{port}")
     try:
-        procs.wait_until(
-            lambda: requests.get(f"{url}/_stcore/health", timeout=2).text == "ok",
-            timeout=60,
-            component="dashboard",
-            what="/_stcore/health",
-            log_file=proc.log_file,
-            proc=proc,
-        )
         yield settings
     finally:
         procs.stop(proc)
