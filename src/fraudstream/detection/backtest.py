@@ -3,9 +3,10 @@
 Transactions come from a JSONL file in the bank contract (what ``fraudstream
 produce --output`` writes) or from the archive's ``transactions`` table
 between two event times. Each one goes through ``Engine`` exactly as the
-Flink job's keyed operators drive it: a ``CardProfile`` per card token, a
-``UserProfile`` per user and a ``MerchantProfile`` per merchant when the
-catalogue has rules of that scope, and the
+Flink job's keyed operators drive it: per user id, its cards' ``CardProfile``
+and its ``UserProfile`` (``engine/holder.py``, as the job keeps them), a
+``MerchantProfile`` per merchant when the catalogue has rules of that scope,
+and the
 block list as a snapshot read once from PostgreSQL. File lines are validated
 with ``records.parse_transaction`` like the job's ``Validate`` operator;
 invalid lines are counted per reason and skipped.
@@ -36,9 +37,9 @@ from typing import IO, Any, Final
 
 from fraudstream.config import Settings, SettingsError
 from fraudstream.detection.engine.engine import Engine
+from fraudstream.detection.engine.holder import UserProfiles
 from fraudstream.detection.engine.lookups import Entries, load_blocklist
 from fraudstream.detection.engine.merchant import MerchantProfile
-from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import Tx, from_transaction
 from fraudstream.detection.rules.catalogue import load_catalogue
 from fraudstream.records import MAX_AMOUNT, Alert, FraudLabel, InvalidRecord, parse_transaction
@@ -219,8 +220,8 @@ class AlertTrace:
 
 
 class Replayer:
-    """Drives ``Engine`` like the job's ``CardRules``, ``UserRules`` and
-    ``MerchantRules`` operators."""
+    """Drives ``Engine`` like the job's ``Profiles`` (card and user rules, keyed
+    by user) and ``MerchantRules`` operators."""
 
     def __init__(
         self,
@@ -244,17 +245,16 @@ class Replayer:
         # on write (processing time, which only moves forward); the latest
         # ingestion time seen is its replayable stand-in.
         self._ttl_ms = engine.ttl_s * 1000
-        self._cards: dict[str, tuple[CardProfile, int]] = {}
-        self._users: dict[int, tuple[UserProfile, int]] = {}
+        self._users: dict[int, UserProfiles] = {}
         self._merchants: dict[str, tuple[MerchantProfile, int]] = {}
 
     @property
     def cards(self) -> int:
-        return len(self._cards)
+        return sum(len(holder.cards) for holder in self._users.values())
 
     @property
     def users(self) -> int:
-        return len(self._users)
+        return sum(holder.user is not None for holder in self._users.values())
 
     @property
     def merchants(self) -> int:
@@ -269,20 +269,15 @@ class Replayer:
         if tx.transaction_id in self.fraud_ids:
             self.fraud_replayed.add(tx.transaction_id)
 
-        held = self._cards.get(tx.card_token)
-        card = held[0] if held is not None and now - held[1] <= self._ttl_ms else CardProfile()
+        holder = self._users.get(tx.user_id)
+        if holder is None:
+            holder = self._users[tx.user_id] = UserProfiles()
         late = counters.out_of_order
-        alerts = engine.card(card, tx, now, self.blocklist)
+        alerts = holder.feed_card(engine, tx, now, self.blocklist)
         self.out_of_order += counters.out_of_order - late
-        self._cards[tx.card_token] = (card, now if held is None else max(now, held[1]))
-
-        if engine.has_user_rules:
-            kept = self._users.get(tx.user_id)
-            user = kept[0] if kept is not None and now - kept[1] <= self._ttl_ms else UserProfile()
-            late = counters.out_of_order
-            alerts += engine.user(user, tx, now)
-            self.out_of_order_user += counters.out_of_order - late
-            self._users[tx.user_id] = (user, now if kept is None else max(now, kept[1]))
+        late = counters.out_of_order
+        alerts += holder.feed_user(engine, tx, now)
+        self.out_of_order_user += counters.out_of_order - late
 
         if engine.has_merchant_rules:
             known = self._merchants.get(tx.merchant)

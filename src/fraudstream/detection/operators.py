@@ -4,11 +4,13 @@
 it parses and checks each Kafka record once, and the first record of an id
 wins (``engine.dedupe``). Valid first records become a ``Tx`` row (no card
 number); the rest go to the rejected side output with their reason, except
-an identical repeat, which is dropped. ``CardRules``, ``UserRules`` and
-``MerchantRules`` are keyed by card token, user id and merchant: each keeps
-its profile in Flink state and asks the ``Engine`` for the alerts of every
-transaction as it arrives. Every key travels as field 0 of what ``Validate``
-emits, so the JVM keys the streams.
+an identical repeat, which is dropped. ``Profiles`` is keyed by user id: it
+keeps the user's profile and its cards' in one Flink state value
+(``engine.holder``) and runs the card and user rules of every transaction as
+it arrives. ``MerchantRules`` is keyed by merchant and sees only the
+transactions a merchant-scope rule admits (``Engine.merchant_admits``).
+Every key travels as field 0 of what ``Validate`` emits, so the JVM keys
+the streams.
 
 The engine and the rule code are the same as ``fraudstream backtest`` runs;
 only the state handling and the metrics live here.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -27,9 +30,9 @@ from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from fraudstream.detection.engine import dedupe
 from fraudstream.detection.engine.engine import Engine, alert_json
+from fraudstream.detection.engine.holder import UserProfiles
 from fraudstream.detection.engine.lookups import BlocklistCache
 from fraudstream.detection.engine.merchant import MerchantProfile
-from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import FIELDS, Tx, from_transaction
 from fraudstream.detection.rules.catalogue import parse_catalogue
 from fraudstream.records import KNOWN_FIELDS, MAX_AMOUNT, Alert, InvalidRecord, parse_transaction
@@ -57,14 +60,11 @@ TX_TYPES: Final = {
     "flags": _S,
 }
 TX_ROW: Final = Types.ROW_NAMED(list(FIELDS), [TX_TYPES[name] for name in FIELDS])
-KEYED_TX_ROW: Final = Types.ROW([_S, TX_ROW])
-"""(card token, transaction): what Validate emits, keyed on field 0 in the JVM."""
-BY_USER_ROW: Final = Types.ROW([_L, TX_ROW])
-BY_USER: Final = OutputTag("by-user", BY_USER_ROW)
-"""(user id, transaction) on a side output, when user-scope rules are enabled."""
+KEYED_TX_ROW: Final = Types.ROW([_L, TX_ROW])
+"""(user id, transaction): what Validate emits, keyed on field 0 in the JVM."""
 BY_MERCHANT_ROW: Final = Types.ROW([_S, TX_ROW])
 BY_MERCHANT: Final = OutputTag("by-merchant", BY_MERCHANT_ROW)
-"""(merchant, transaction) on a side output, when merchant-scope rules are enabled."""
+"""(merchant, transaction) on a side output: the transactions a merchant-scope rule admits."""
 
 REJECTED_FIELDS: Final = (
     "reason",
@@ -96,14 +96,14 @@ SOURCE_ROW: Final = Types.ROW([Types.PRIMITIVE_ARRAY(Types.BYTE()), _I, _L, _L])
 
 class Validate(KeyedProcessFunction):  # type: ignore[misc]
     """Keyed by transaction id: Kafka record (payload, partition, offset, timestamp
-    ms) -> (card token, Tx row) for the first record of an id, or a rejected row
+    ms) -> (user id, Tx row) for the first record of an id, or a rejected row
     on the side output; an identical repeat yields nothing.
 
-    The card token travels as field 0 so the JVM keys the stream by it: no
-    extra Python step per record between validation and the card rules. The
-    state per transaction id is a 64-bit fingerprint, kept ``dedupe_s``. With
-    ``by_user`` / ``by_merchant`` the transaction also goes to a side output
-    keyed the same way on the user id / the merchant.
+    The user id travels as field 0 so the JVM keys the stream by it: no
+    extra Python step per record between validation and the rules. The
+    state per transaction id is a 64-bit fingerprint, kept ``dedupe_s``. A
+    transaction that a merchant-scope rule of ``catalogue`` admits also goes
+    to the ``BY_MERCHANT`` side output, keyed the same way on the merchant.
     """
 
     def __init__(
@@ -111,16 +111,19 @@ class Validate(KeyedProcessFunction):  # type: ignore[misc]
         token_key: str,
         dedupe_s: int,
         max_amount: float = MAX_AMOUNT,
-        by_user: bool = False,
-        by_merchant: bool = False,
+        catalogue: dict[str, Any] | None = None,
     ) -> None:
         self._key = token_key
         self._dedupe_s = dedupe_s
         self._max_amount = max_amount
-        self._by_user = by_user
-        self._by_merchant = by_merchant
+        self._catalogue = catalogue
+        self._admits: Callable[[Tx], bool] | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        if self._catalogue is not None:
+            engine = Engine(parse_catalogue(self._catalogue))
+            if engine.has_merchant_rules:
+                self._admits = engine.merchant_admits
         descriptor = ValueStateDescriptor("first-fingerprint", Types.LONG())
         descriptor.enable_time_to_live(
             StateTtlConfig.new_builder(Time.seconds(self._dedupe_s))
@@ -148,10 +151,9 @@ class Validate(KeyedProcessFunction):  # type: ignore[misc]
         if verdict is dedupe.Verdict.FIRST:
             state.update(current)
             tx_row = Row(*row)
-            yield Row(row.card_token, tx_row)
-            if self._by_user:
-                yield BY_USER, Row(row.user_id, tx_row)
-            if self._by_merchant:
+            yield Row(row.user_id, tx_row)
+            admits = self._admits
+            if admits is not None and admits(row):
                 yield BY_MERCHANT, Row(row.merchant, tx_row)
         elif verdict is dedupe.Verdict.REPEAT:
             self._repeats.inc()
@@ -209,12 +211,14 @@ class _Rules(KeyedProcessFunction):  # type: ignore[misc]
             self._seen = now
 
 
-class CardRules(_Rules):
-    """Keyed by card token: the card profile and every card-scope rule."""
+class Profiles(_Rules):
+    """Keyed by user id: the profiles of the user and of its cards (one state
+    value, ``engine.holder``), every card-scope rule and the block list, then
+    every user-scope rule."""
 
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
-        self._state = runtime_context.get_state(_profile_state("card-profile", self.engine.ttl_s))
+        self._state = runtime_context.get_state(_profile_state("profiles", self.engine.ttl_s))
         rules = self.engine.blocklist_rules
         self._blocklist = (
             BlocklistCache(self._dsn, rules[0].params.cache_seconds, rules[0].params.cache_max_rows)
@@ -225,27 +229,13 @@ class CardRules(_Rules):
     def process_element(self, value: Any, ctx: Any) -> Any:
         tx = Tx(*value)
         state = self._state
-        profile = CardProfile.from_state(state.value())
+        holder = UserProfiles.from_state(state.value())
         entries = self._blocklist.entries() if self._blocklist is not None else None
-        alerts = self.engine.card(profile, tx, int(time.time() * 1000), entries)
-        state.update(profile.to_state())
-        self._metrics()
-        for alert in alerts:
-            yield alert_row(alert)
-
-
-class UserRules(_Rules):
-    """Keyed by user id: the user profile and every user-scope rule."""
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        super().open(runtime_context)
-        self._state = runtime_context.get_state(_profile_state("user-profile", self.engine.ttl_s))
-
-    def process_element(self, value: Any, ctx: Any) -> Any:
-        tx = Tx(*value)
-        profile = UserProfile.from_state(self._state.value())
-        alerts = self.engine.user(profile, tx, int(time.time() * 1000))
-        self._state.update(profile.to_state())
+        now_ms = int(time.time() * 1000)
+        engine = self.engine
+        alerts = holder.feed_card(engine, tx, now_ms, entries)
+        alerts += holder.feed_user(engine, tx, now_ms)
+        state.update(holder.to_state())
         self._metrics()
         for alert in alerts:
             yield alert_row(alert)

@@ -1,21 +1,25 @@
 """The detection job: a Kafka source, the Python operators and three Kafka sinks.
 
     transactions ─ by tx id ─ Validate ─┬─ first ─┬─ transactions-valid (Kafka)
-     (Kafka, raw)   (JVM)                │         ├─ by card ─ CardRules ─────┬─ fraud-alerts
-                                         │         ├─ by user ─ UserRules ─────┤
-                                         │         └─ by merchant ─ MerchantRules
-                                         │   (user, merchant: only with rules of that scope)
+     (Kafka, raw)   (JVM)                │         ├─ by user ─ Profiles ──────────┬─ fraud-alerts
+                                         │         │  (card and user rules)        │
+                                         │         └─ by merchant ─ MerchantRules ─┘
+                                         │   (merchant: only with rules of that scope,
+                                         │    only the transactions they admit)
                                          └─ rejected ─ transactions-dlq (Kafka)
 
 Nothing in the job writes to PostgreSQL: ``fraudstream archive``
 (``archive/writer.py``) stores the three topics there, in its own process, so
 a database outage cannot stop detection. Each record is parsed, validated and
 de-duplicated once, in ``Validate``; the archive stores that one verdict.
-Rules run in one keyed operator per scope (card, user) on each transaction
-as it arrives: no operator waits for a watermark.
+Card and user rules run in one operator keyed by user id (a card belongs to
+one user, so its transactions stay in order), merchant rules in one keyed by
+merchant; each evaluates a transaction as it arrives: no operator waits for
+a watermark.
 
-The graph's shape does not depend on the catalogue (it travels inside the
-rule operators), so a catalogue change restores every operator's state.
+The graph's shape depends on the catalogue only in whether the merchant
+operator exists (the rules travel inside the operators), so a catalogue
+change restores every operator's state.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from fraudstream.detection.rules import Catalogue
 SOURCE: Final = "tx_source"
 ISO_UTC: Final = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
 VALIDATE_UID: Final = "validate"
-CARD_RULES_UID: Final = "card-profiles"
-USER_RULES_UID: Final = "user-profiles"
+PROFILES_UID: Final = "profiles"
+"""The card and user rules' operator (keyed by user id); before it, two
+operators held its state: ``card-profiles`` (keyed by card) and
+``user-profiles``."""
 # flink-sql-connector-kafka relocates the Kafka client: a JAAS line must name
 # the login module under this prefix ("No LoginModule found" otherwise).
 KAFKA_SHADED: Final = "org.apache.flink.kafka.shaded."
@@ -242,49 +248,35 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
     # card rules out of order. With one, each source partition's records stay
     # in order through it. Not a bottleneck: all Python operators of a
     # TaskManager share one interpreter (docs/DETECTION.md).
+    rules = catalogue.model_dump(mode="json")
     checked = (
         _by_field0(raw, operators.SOURCE_ROW)
         .process(
-            operators.Validate(
-                key,
-                dedupe_s,
-                settings.max_amount,
-                by_user=engine.has_user_rules,
-                by_merchant=engine.has_merchant_rules,
-            ),
+            operators.Validate(key, dedupe_s, settings.max_amount, rules),
             output_type=operators.KEYED_TX_ROW,
         )
         .uid(VALIDATE_UID)
         .name("validate")
         .set_parallelism(1)
     )
-    rules = catalogue.model_dump(mode="json")
     alerts = (
-        _by_field0(checked, operators.TX_ROW)
-        .process(operators.CardRules(rules, settings.job_dsn), output_type=operators.ALERT_ROW)
-        .uid(CARD_RULES_UID)
-        .name("card rules")
+        _by_field0(checked, operators.TX_ROW, Types.LONG())
+        .process(operators.Profiles(rules, settings.job_dsn), output_type=operators.ALERT_ROW)
+        .uid(PROFILES_UID)
+        .name("card and user rules")
         .set_parallelism(python_parallelism)
     )
-    for scope, tag, key_type, function, uid in (
-        ("user", operators.BY_USER, Types.LONG(), operators.UserRules, USER_RULES_UID),
-        (
-            "merchant",
-            operators.BY_MERCHANT,
-            Types.STRING(),
-            operators.MerchantRules,
-            MERCHANT_RULES_UID,
-        ),
-    ):
-        if getattr(engine, f"has_{scope}_rules"):
-            scoped = (
-                _by_field0(checked.get_side_output(tag), operators.TX_ROW, key_type)
-                .process(function(rules, settings.job_dsn), output_type=operators.ALERT_ROW)
-                .uid(uid)
-                .name(f"{scope} rules")
-                .set_parallelism(python_parallelism)
+    if engine.has_merchant_rules:
+        merchants = (
+            _by_field0(checked.get_side_output(operators.BY_MERCHANT), operators.TX_ROW)
+            .process(
+                operators.MerchantRules(rules, settings.job_dsn), output_type=operators.ALERT_ROW
             )
-            alerts = alerts.union(scoped)
+            .uid(MERCHANT_RULES_UID)
+            .name("merchant rules")
+            .set_parallelism(python_parallelism)
+        )
+        alerts = alerts.union(merchants)
     t_env.create_temporary_view("tx_checked", t_env.from_data_stream(checked))
     fields = ", ".join(f"f1.{name} AS {name}" for name in FIELDS)
     t_env.create_temporary_view("tx_valid", t_env.sql_query(f"SELECT {fields} FROM tx_checked"))
@@ -300,7 +292,7 @@ def build(settings: Settings, catalogue: Catalogue, t_env: Any) -> Any:
 
 def _by_field0(stream: Any, value_type: Any, key_type: Any = None) -> Any:
     """``stream`` of (key, value) rows keyed by field 0 (a string unless
-    ``key_type`` says otherwise: the user id on the user side output), in the JVM.
+    ``key_type`` says otherwise: the user id Validate emits), in the JVM.
 
     ``DataStream.key_by`` would run a Python function per record to pull the
     key out (PyFlink's AddKey step); the source query and Validate already

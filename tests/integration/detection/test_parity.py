@@ -67,9 +67,11 @@ def _ids(path: Path) -> list[str]:
 def _without_merchant_rules(path: Path) -> Path:
     """The bundled catalogue minus merchant-scope rules. A merchant's
     transactions reach the job from several Kafka partitions, interleaved as
-    they arrive, so which transaction of a burst a merchant rule names is not
-    fixed by the stream alone (docs/DETECTION.md); card and user rules see
-    their records in stream order and must match exactly."""
+    they arrive; this stream is sent as fast as possible, so one partition can
+    run many seconds (of event time) ahead of another, and the probes a
+    merchant rule has seen when it fires are not fixed by the stream alone
+    (docs/DETECTION.md); card and user rules see their records in stream order
+    and must match exactly."""
     data = yaml.safe_load(default_path().read_text(encoding="utf-8"))
     data["rules"] = [r for r in data["rules"] if REGISTRY[r["type"]].scope != "merchant"]
     path.write_text(yaml.safe_dump(data), encoding="utf-8")

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fraudstream.detection.engine.engine import Engine
 from fraudstream.detection.engine.tx import Tx
-from fraudstream.detection.operators import BY_MERCHANT, BY_USER, REJECTED, Validate
+from fraudstream.detection.operators import BY_MERCHANT, REJECTED, Validate
+from fraudstream.detection.rules import load_catalogue
 from fraudstream.records import MAX_AMOUNT
 from fraudstream.redact import DROPPED
 
@@ -47,9 +49,12 @@ class _Counter:
         self.count += 1
 
 
-def validate(max_amount: float = MAX_AMOUNT, by_user: bool = False, by: bool = False) -> Validate:
-    """A Validate as Flink would open it, with in-memory state and counters."""
-    op = Validate("k", 3600, max_amount, by_user=by_user, by_merchant=by)
+def validate(max_amount: float = MAX_AMOUNT, merchant_rules: bool = False) -> Validate:
+    """A Validate as Flink would open it, with in-memory state and counters
+    (and the bundled catalogue's merchant filter with ``merchant_rules``)."""
+    op = Validate("k", 3600, max_amount)
+    if merchant_rules:
+        op._admits = Engine(load_catalogue()).merchant_admits
     op._seen = _State()
     op._repeats = _Counter()
     op._conflicts = _Counter()
@@ -71,23 +76,25 @@ def test_a_rejected_record_is_stored_masked_and_without_unknown_values() -> None
     assert (row[3], row[4], row[5]) == (2, 17, KAFKA_MS)
 
 
-def test_a_valid_record_is_keyed_by_its_token_and_carries_its_flags() -> None:
+def test_a_valid_record_is_keyed_by_its_user_and_carries_its_flags() -> None:
     out = run(validate(), {**RECORD, "country": "ZZ"})
     assert len(out) == 1
-    token, row = out[0]
+    user, row = out[0]
     tx = Tx(*row)
-    assert len(token) == 64 and tx.card_token == token
+    assert user == RECORD["user_id"] == tx.user_id and len(tx.card_token) == 64
     assert tx.card_masked == "411111******1111" and tx.flags == "unknown_country"
 
 
-def test_validate_emits_the_user_and_merchant_keys_only_when_asked() -> None:
-    plain = run(validate(), RECORD)
-    assert len(plain) == 1 and plain[0][1][5] == RECORD["user_id"]  # (card token, tx)
-    both = run(validate(by_user=True, by=True), RECORD)
-    assert both[0] == plain[0]
-    assert both[1][0] == BY_USER and both[1][1][0] == RECORD["user_id"]
-    assert both[2][0] == BY_MERCHANT and both[2][1][0] == RECORD["merchant"]
-    assert both[1][1][1] == both[2][1][1] == plain[0][1]  # the same transaction row
+def test_only_what_a_merchant_rule_admits_goes_to_the_merchant_side_output() -> None:
+    probe = {**RECORD, "amount": 1.0, "channel": "online"}
+    assert len(run(validate(), probe)) == 1  # no merchant rules: no side output
+    out = run(validate(merchant_rules=True), probe)
+    assert len(out) == 2 and out[0][0] == RECORD["user_id"]
+    assert out[1][0] == BY_MERCHANT and out[1][1][0] == RECORD["merchant"]
+    assert out[1][1][1] == out[0][1]  # the same transaction row
+    # A purchase (not a small online probe) is no card-enumeration evidence.
+    purchase = {**RECORD, "transaction_id": "1f8fad5b-d9cb-469f-a165-70867728950e"}
+    assert len(run(validate(merchant_rules=True), purchase)) == 1
 
 
 def test_an_identical_repeat_is_dropped_and_another_record_under_its_id_rejected() -> None:

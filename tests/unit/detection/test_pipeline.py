@@ -172,8 +172,8 @@ CARD_ONLY = {"rules": [{"id": "h", "type": "high_amount"}]}
 @pytest.mark.parametrize("scoped", [False, True])
 def test_build_declares_the_job(scoped: bool) -> None:
     """The real graph, planned in-process: one validating operator, the card
-    rules keyed in the JVM, the user and merchant rules (keyed in the JVM too)
-    only with a rule of their scope."""
+    and user rules in one operator keyed (by user) in the JVM, the merchant
+    rules (keyed in the JVM too) only with a rule of their scope."""
     pytest.importorskip("pyflink")
     from fraudstream.platform import flinkclient, jvm
 
@@ -191,14 +191,13 @@ def test_build_declares_the_job(scoped: bool) -> None:
     plan = env.get_execution_plan()
     nodes = [n["contents"] for n in json.loads(plan)["nodes"]]
     assert sum("validate" in n for n in nodes) == 1
-    assert sum("card rules" in n for n in nodes) == 1
-    assert sum("user rules" in n for n in nodes) == (1 if scoped else 0)
+    assert sum("card and user rules" in n for n in nodes) == 1
     assert sum("merchant rules" in n for n in nodes) == (1 if scoped else 0)
     # Keyed on the keys Validate emits: no Python key-extraction step.
     assert not any("_stream_key_by_map_operator" in n for n in nodes)
     # The token key reaches the validating operator only, never the plan's text.
     assert TOKEN_KEY not in plan
-    # Keyed by transaction id in the JVM (for de-duplication), then by card.
+    # Keyed by transaction id in the JVM (for de-duplication), then by user.
     assert sum("JSON_VALUE" in n for n in nodes) >= 1
     # One validating subtask keeps each partition's records in order.
     validate = [n for n in json.loads(plan)["nodes"] if n["contents"] == "validate"]

@@ -9,7 +9,8 @@ they raise the same alerts.
 
 One alert per episode: while an episodic rule keeps firing on a card, the
 first hit raises an alert (its id is ``md5(rule_id:transaction_id)`` of that
-first transaction) and later hits publish the same alert again with the hit
+first transaction, or of the transaction the finding names as its
+``anchor``) and later hits publish the same alert again with the hit
 count, the last transaction and the newest reason. An episode ends once the
 rule has not fired for its cool-down (event time).
 
@@ -120,6 +121,12 @@ class Engine:
             catalogue.cases.cooldown_seconds,
         )
         """A profile unseen for this long has nothing any rule would read."""
+        admits = [(REGISTRY[r.type].admits, r.params) for r in self.merchant_rules]
+        self._merchant_admits: tuple[tuple[Callable[[Any, Tx], bool], Any], ...] | None = (
+            tuple((f, p) for f, p in admits if f is not None)
+            if all(f is not None for f, _ in admits)
+            else None
+        )
         self.counters = Counters()
         self._cooldowns = {r.id: r.cooldown_ms for r in rules if r.episodic}
         self._cooldowns[CASE_KEY] = self.case_gap_ms
@@ -131,6 +138,15 @@ class Engine:
     @property
     def has_merchant_rules(self) -> bool:
         return bool(self.merchant_rules)
+
+    def merchant_admits(self, tx: Tx) -> bool:
+        """Whether any merchant-scope rule reads ``tx`` (the others never reach
+        the merchant's profile: ``Engine.merchant`` ignores them, and the job
+        does not send them to its merchant operator)."""
+        if not self.merchant_rules:
+            return False
+        admits = self._merchant_admits
+        return admits is None or any(admit(params, tx) for admit, params in admits)
 
     def card(
         self,
@@ -174,8 +190,11 @@ class Engine:
         return alerts
 
     def merchant(self, profile: MerchantProfile, tx: Tx, now_ms: int) -> list[Alert]:
-        """Evaluate the merchant's rules on ``tx``, then add it to ``profile``."""
+        """Evaluate the merchant's rules on ``tx``, then add it to ``profile``
+        (nothing at all when no merchant rule admits it)."""
         alerts: list[Alert] = []
+        if not self.merchant_admits(tx):
+            return alerts
         for rule in self.merchant_rules:
             finding = rule.evaluate(rule.params, profile, tx)
             if finding is not None:
@@ -218,7 +237,7 @@ class Engine:
                 alert = _continue(episode, finding, tx)
                 self._keep_case(episodes, alert.case_id, tx.event_ms)
                 return alert
-        new_id = alert_id(rule.id, tx.transaction_id)
+        new_id = alert_id(rule.id, finding.anchor or tx.transaction_id)
         alert = Alert(
             alert_id=new_id,
             rule_id=rule.id,

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from fraudstream.detection.engine.engine import Engine
 from fraudstream.detection.engine.merchant import MerchantProfile
 from fraudstream.detection.engine.profile import UserProfile
 from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.rules import parse_catalogue
 from fraudstream.detection.rules.types import REGISTRY
 from fraudstream.detection.rules.types.base import Finding
+from fraudstream.records import alert_id
 
-from .conftest import Stream, ms
+from .conftest import Stream, ms, run
 
 
 def user_findings(rule_type: str, params: dict[str, Any], txs: list[Tx]) -> list[Finding | None]:
@@ -133,6 +136,19 @@ def test_card_enumeration_fires_on_neighbouring_cards() -> None:
         "limit 5"
     )
     assert finding.evidence == tuple(t.transaction_id for t in txs[:6])
+
+
+def test_card_enumeration_names_its_alert_by_the_earliest_probe_whatever_arrives_last() -> None:
+    """Probes come from many users, so from several Kafka partitions: a replay
+    may interleave them differently. The alert keeps its id."""
+    rules = {"rules": [{"id": "enum", "type": "card_enumeration", "params": {"limit": 5}}]}
+    txs = enumeration(Stream(), 0, 6)
+    in_order = run(Engine(parse_catalogue(rules)), txs)
+    shuffled = run(Engine(parse_catalogue(rules)), [txs[1], txs[3], txs[0], *txs[4:], txs[2]])
+    assert [a.alert_id for a in in_order] == [alert_id("enum", txs[0].transaction_id)]
+    assert [a.alert_id for a in shuffled] == [in_order[0].alert_id]
+    assert in_order[0].transaction_id == txs[5].transaction_id  # the one that crossed the limit
+    assert shuffled[0].transaction_id == txs[2].transaction_id
 
 
 def test_card_enumeration_counts_a_returning_card_once() -> None:

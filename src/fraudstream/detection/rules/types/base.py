@@ -41,6 +41,11 @@ class Finding(NamedTuple):
     score: float
     reason: str
     evidence: tuple[str, ...]
+    anchor: str | None = None
+    """The transaction id that names a new alert (None: the transaction that
+    fired). A rule whose finding spans transactions from several Kafka
+    partitions names it by one that does not depend on their interleaving,
+    so a replay after a restart raises the same alert id."""
 
 
 UNJUDGED: Final = Finding(0.0, "", ())
@@ -85,6 +90,10 @@ class RuleType(Generic[P]):
     cooldown: Callable[[P], int] = field(default=lambda _params: 600)
     """Default seconds without a hit that end an episode."""
     summary: str = ""
+    admits: Callable[[P, Any], bool] | None = None
+    """(params, transaction) -> whether the rule reads or judges it at all; for a
+    merchant-scope rule, the transactions that are not admitted by any of them
+    never reach the merchant operator (None: every transaction)."""
 
     def parse(self, raw: dict[str, Any]) -> P:
         return self.params.model_validate(raw)

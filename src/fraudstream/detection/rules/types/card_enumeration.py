@@ -8,10 +8,11 @@ the same issuer prefix (BIN, the first six digits) whose last four digits lie
 close together. A busy honest merchant also sees many cards, but spread over
 issuers and numbers: only cards that share this card's BIN and whose last
 four digits are within ``last4_span`` of its own count. A card that comes
-back is counted once. With ``max_amount`` or ``channels`` set, both this
-transaction and the other cards' latest transactions at the merchant must
-pass them (probes are small and online): a flash sale's ordinary purchases
-do not count towards an enumeration.
+back is counted once. With ``max_amount`` or ``channels`` set, only
+transactions that pass them (probes are small and online) reach the
+merchant's profile at all (``admits``): a flash sale's ordinary purchases do
+not count towards an enumeration, and a card that probed and then bought
+still counts by its probe.
 
 State is per merchant (keyed by merchant name) and small: at most ``memory``
 distinct recent cards, each a short tuple (see ``engine/merchant.py``).
@@ -56,41 +57,72 @@ class CardEnumerationParams(Params):
     """Distinct recent cards a merchant's profile keeps (a busy merchant's oldest go first)."""
 
 
+def admits(params: CardEnumerationParams, tx: Tx) -> bool:
+    """Only probes count (``max_amount``, ``channels``): the merchant's profile
+    keeps nothing else, so nothing else needs to reach it."""
+    return (params.max_amount is None or tx.amount <= params.max_amount) and (
+        not params.channels or tx.channel in params.channels
+    )
+
+
 def evaluate(params: CardEnumerationParams, profile: MerchantProfile, tx: Tx) -> Finding | None:
-    if params.max_amount is not None and tx.amount > params.max_amount:
-        return None
-    if params.channels and tx.channel not in params.channels:
+    if not admits(params, tx):
         return None
     bin_, last4 = card_parts(tx.card_masked)
     if last4 < 0:
         return None
-    since = tx.event_ms - params.window_seconds * 1000
+    width = params.window_seconds * 1000
+    at = tx.event_ms
     own = tx.card_token[:TOKEN_CHARS]
-    until = tx.event_ms
     span = params.last4_span
     most = params.max_amount
     channels = params.channels
-    # Raw tuples (SeenCard's fields): this runs on every transaction of a busy merchant.
+    # Raw tuples (SeenCard's fields): this runs on every probe at a merchant.
+    # Cards seen after this one (by event time) count too: a probe that
+    # arrives late, behind others of its enumeration from other Kafka
+    # partitions, must fire as it would have in order.
     near = [
         SeenCard(*card)
         for card in profile.cards
-        if since < card[0] <= until
+        if at - width < card[0] < at + width
         and card[2] == bin_
         and card[1] != own
         and abs(card[3] - last4) <= span
         and (most is None or card[5] <= most)
         and (not channels or card[6] in channels)
     ]
-    count = len(near) + 1
+    if len(near) < params.limit:
+        return None
+    window = _busiest(near, at, width)
+    count = len(window) + 1
     if count <= params.limit:
         return None
-    numbers = sorted({card.last4 for card in near} | {last4})
+    numbers = sorted({card.last4 for card in window} | {last4})
+    # The cards come from many users, so from several Kafka partitions: which
+    # one crosses the limit depends on how the partitions interleave (a replay
+    # after a restart may differ). The earliest probe does not: it names the alert.
+    first = min((card.ms, card.transaction_id) for card in window)
+    anchor = first[1] if first < (at, tx.transaction_id) else None
     return Finding(
         ratio_score(count, params.limit),
         f"{count} distinct cards of BIN {bin_} with last digits {numbers[0]:04d}-{numbers[-1]:04d} "
         f"at {tx.merchant} within {duration(params.window_seconds)}, limit {params.limit}",
-        (*(card.transaction_id for card in near), tx.transaction_id),
+        (*(card.transaction_id for card in window), tx.transaction_id),
+        anchor,
     )
+
+
+def _busiest(near: list[SeenCard], at: int, width: int) -> list[SeenCard]:
+    """The cards of the window (end - width, end] with ``at`` <= end < at + width
+    that holds the most of them (the earliest such end on a tie). In arrival
+    order no card is later than ``at``, and this is the window ending at it."""
+    times = sorted(card.ms for card in near)
+    best_end, best = at, -1
+    for end in (at, *(t for t in times if t > at)):
+        inside = sum(1 for t in times if end - width < t <= end)
+        if inside > best:
+            best_end, best = end, inside
+    return [card for card in near if best_end - width < card.ms <= best_end]
 
 
 RULE_TYPE = RuleType(
@@ -100,5 +132,6 @@ RULE_TYPE = RuleType(
     scope="merchant",
     sizes=lambda p: Sizes(cards=p.memory, window_s=p.window_seconds),
     cooldown=lambda p: p.window_seconds,
+    admits=admits,
     summary="many distinct cards of one BIN with close numbers at one merchant within T",
 )
