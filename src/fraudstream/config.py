@@ -135,10 +135,11 @@ class Settings(BaseSettings):
         default=None, gt=0, description="Parallelism of the job; default flink_parallelism."
     )
     detection_checkpoint_interval_ms: int = Field(
-        default=30_000,
+        default=10_000,
         gt=0,
-        # Each checkpoint briefly blocks every RocksDB-backed operator; at 5 s the
-        # job spent most of its time there (~350 tx/s sustained vs ~1,000+ at 30 s).
+        # What a failure replays, so how long recovery takes (bench chaos: the
+        # TaskManager killed at 1,000 tx/s recovered in 72 s at 10 s, 125 s at
+        # 30 s); the drain rate was the same at both (docs/RELIABILITY.md).
         description="Checkpoint interval of the job (ms); bounds what a failure replays.",
     )
     detection_python_parallelism: int | None = Field(
