@@ -90,6 +90,11 @@ def cluster_config(settings: Settings) -> dict[str, Any]:
         "web.submit.enable": False,
         "web.cancel.enable": False,
         "heartbeat.timeout": 20000,
+        # A dead JobManager or TaskManager is found after this interval times
+        # heartbeat.rpc-failure-threshold (2) failed heartbeats, not after the
+        # timeout (default interval 10 s: 20 s); the timeout stays for targets
+        # that are alive but slow.
+        "heartbeat.interval": 2000,
         # The TaskManager usually asks for the ResourceManager before the
         # JobManager has started it; Flink's default 10 s pause after such a
         # failed lookup was the largest single wait in `stack up`.

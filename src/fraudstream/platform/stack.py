@@ -250,9 +250,10 @@ class Stack:
             return self._spawn(name, flink.jobmanager_argv(), env=env)
         return self.start_taskmanager()
 
-    def wait_flink(self) -> None:
-        """Until the Flink REST API answers and the TaskManager's slots are registered."""
-        self._wait_flink()
+    def wait_flink(self, *, slots: bool = True) -> None:
+        """Until the Flink REST API answers and (with ``slots``) the TaskManager's
+        slots are registered."""
+        self._wait_flink(slots=slots)
 
     def start_taskmanager(self) -> ManagedProcess:
         env = flink.environment(self.settings)
@@ -412,7 +413,7 @@ class Stack:
             log_file=self.process(culprit).log_file if culprit else None,
         )
 
-    def _wait_flink(self) -> None:
+    def _wait_flink(self, *, slots: bool = True) -> None:
         s = self.settings
         jm = self.process("flink-jobmanager")
         tm = self.process("flink-taskmanager")
@@ -427,6 +428,8 @@ class Stack:
             log_file=jm.log_file if local else None,
             proc=jm if local else None,
         )
+        if not slots:
+            return
         need = s.flink_taskmanager_slots if local else 1
         retry.poll(
             lambda: flink.total_slots(s.flink_rest) >= need,

@@ -301,10 +301,14 @@ def for_stack(stack: Stack, *, after_jobmanager: Hook | None = None) -> Supervis
 
 
 def resubmit_jobs(stack: Stack, env: dict[str, str], *extra: str) -> None:
-    """``fraudstream job submit --if-not-running`` once Flink is ready again: it
-    resumes from the newest retained checkpoint of the job that was lost.
-    Its output goes to ``<logs>/job-resubmit.log``."""
-    stack.wait_flink()
+    """``fraudstream job submit --if-not-running`` once the JobManager answers
+    again: it resumes from the newest retained checkpoint of the job that was
+    lost. It does not wait for the TaskManager's slots: the TaskManager
+    returns them only once it has noticed the old JobManager is gone, and the
+    submission (the PyFlink client's start and the job's planning) overlaps
+    that wait; the job's tasks start when the slots arrive. Its output goes
+    to ``<logs>/job-resubmit.log``."""
+    stack.wait_flink(slots=False)
     log_file = stack.settings.logs_dir / "job-resubmit.log"
     argv = [sys.executable, "-m", "fraudstream.cli", "job", "submit", "--if-not-running", *extra]
     log.info("resubmitting the detection job after the JobManager restart; log %s", log_file)

@@ -198,7 +198,7 @@ def test_stream_end_to_end(run: DetectionRun) -> None:
     assert status.state == "RUNNING" and status.records_out["valid_kafka"] >= len(run.tx.sent)
     # What the Flink UI shows of the job names no secret.
     shown = requests.get(f"{run.settings.flink_rest}/jobs/{run.job_id}/plan", timeout=10).text
-    assert "card rules" in shown
+    assert "card and user rules" in shown
     assert run.settings.card_token_key.get_secret_value() not in shown
     password = urlsplit(run.settings.dsn).password
     assert password and password not in shown
