@@ -1,7 +1,8 @@
 """risk_score: the model's fraud probability for the transaction above a threshold.
 
 Features of the transaction against its card's profile (amount against the
-card's history, new merchant / category / country for the card, time since
+card's history and against what the card usually pays in the transaction's
+category, new merchant / category / country for the card, time since
 its last transaction, velocity over 1 min / 10 min / 1 h, tiny amounts in
 the last hour, distance from the card's usual country, speed from the last
 country, category risk; ``fraudstream.detection.model.features``) go through
@@ -36,7 +37,7 @@ class RiskScoreParams(Params):
 
 def evaluate(params: RiskScoreParams, profile: CardProfile, tx: Tx) -> Finding | None:
     model = load_model(params.model)
-    x = features(profile, tx, model.category_risk)
+    x = features(profile, tx, model.category_risk, model.category_scale)
     p = model.probability(x)
     if p < params.threshold:
         return None
