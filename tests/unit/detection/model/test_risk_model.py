@@ -190,6 +190,8 @@ def test_rule_fires_above_threshold_and_names_the_features() -> None:
     assert finding.evidence == (tx.transaction_id,)
     ordinary = evaluate(RiskScoreParams(threshold=0.9), _profile(s, []), s.tx(9999, 20.0))
     assert ordinary is None
+    # Below min_amount nothing is scored, however risky.
+    assert evaluate(RiskScoreParams(threshold=0.2, min_amount=2000), profile, tx) is None
 
 
 def test_rule_params_are_checked() -> None:
