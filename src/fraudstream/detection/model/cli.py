@@ -39,6 +39,9 @@ def register(sub: Any) -> None:
     train.add_argument("--depth", type=int, default=4, help="tree depth (default 4)")
     train.add_argument("--learning-rate", type=float, default=0.12, help="(default 0.12)")
     train.add_argument(
+        "--min-leaf", type=int, default=100, help="fewest transactions in a leaf (default 100)"
+    )
+    train.add_argument(
         "--output", type=Path, default=None, help="model file (default: the bundled one)"
     )
     train.set_defaults(func=cmd_train)
@@ -82,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trees=args.trees,
         depth=args.depth,
         learning_rate=args.learning_rate,
+        min_leaf=args.min_leaf,
     )
     path = args.output or default_path()
     train.save(model, path)
@@ -133,7 +137,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"stream of seed {args.seed} ...", file=sys.stderr)
     txs, labels, _ = train.stream(args.seed, args.transactions, args.scenarios)
-    data = train.replay(txs, labels, model.category_risk)
+    data = train.replay(txs, labels, model.category_risk, model.category_scale)
     report = evaluate.model_report(model, data, threshold, out / "calibration.png")
     result: dict[str, Any] = {"seed": args.seed, "model": model.info, "risk_model": report}
     if not args.no_compare:

@@ -36,6 +36,7 @@ NAMES: Final = (
     "log_km_from_home",
     "log_kmh_from_last",
     "merchants_10m",
+    "amount_vs_usual",
 )
 HISTORY: Final = 20
 """Amounts the features look back over (the profile keeps at least these)."""
@@ -48,21 +49,31 @@ SIZES: Final = Sizes(times=120, amounts=HISTORY, habits=16, window_s=3600)
 """What the features need from the card profile."""
 
 
-def features(profile: CardProfile, tx: Tx, category_risk: Mapping[str, float]) -> list[float]:
-    """The feature vector of ``tx`` (see ``NAMES``)."""
+_NO_SCALES: Final[Mapping[str, float]] = {}
+
+
+def features(
+    profile: CardProfile,
+    tx: Tx,
+    category_risk: Mapping[str, float],
+    category_scale: Mapping[str, float] = _NO_SCALES,
+) -> list[float]:
+    """The feature vector of ``tx`` (see ``NAMES``). ``category_scale``: the
+    model's log amount of each category against the others (``usual``)."""
     amount = tx.amount
     ms = tx.event_ms
     amounts = profile.amounts[-HISTORY:]
     n = len(amounts)
+    mcc = tx.merchant_category or ""
     if n:
         mean = sum(amounts) / n
         vs_mean = math.log((amount + 1.0) / (mean + 1.0))
         vs_max = math.log((amount + 1.0) / (max(amounts) + 1.0))
         sd = math.sqrt(max(0.0, sum(a * a for a in amounts) / n - mean * mean))
         z = max(-5.0, min(20.0, (amount - mean) / (sd + 0.25 * mean + 1.0)))
+        vs_usual = usual(amount, mcc, amounts, profile.categories, category_scale)
     else:
-        vs_mean = vs_max = z = 0.0
-    mcc = tx.merchant_category or ""
+        vs_mean = vs_max = z = vs_usual = 0.0
     if profile.seen:
         new_merchant = float(tx.merchant not in profile.merchants)
         new_category = float(mcc not in profile.categories)
@@ -108,7 +119,29 @@ def features(profile: CardProfile, tx: Tx, category_risk: Mapping[str, float]) -
         math.log1p(km_home),
         math.log1p(kmh),
         float(merchants_10m),
+        vs_usual,
     ]
+
+
+def usual(
+    amount: float,
+    mcc: str,
+    amounts: list[float],
+    categories: Mapping[str, int],
+    scale: Mapping[str, float],
+) -> float:
+    """How far ``amount`` is above what the card usually pays *in this
+    category*: log(1 + amount) minus the category's scale, minus the card's
+    level (the mean log amount of its history minus the mean scale of the
+    categories it used, weighted by use). A card that buys groceries and a
+    spike at a department store compare through the scales, whatever mix of
+    categories the card's few amounts came from; one large earlier amount
+    moves a mean of logs far less than a mean of amounts."""
+    level = sum(math.log1p(a) for a in amounts) / len(amounts)
+    total = sum(categories.values())
+    if total:
+        level -= sum(scale.get(c, 0.0) * k for c, k in categories.items()) / total
+    return math.log1p(amount) - scale.get(mcc, 0.0) - level
 
 
 def describe(name: str, value: float) -> str:
@@ -145,6 +178,8 @@ def describe(name: str, value: float) -> str:
         return f"{math.expm1(value):.0f} km/h from the last country"
     if name == "merchants_10m":
         return f"{value:.0f} merchants in the last 10 min"
+    if name == "amount_vs_usual":
+        return f"amount {math.exp(value):.1f}x the card's usual in its category"
     return f"{name} {value:g}"
 
 

@@ -1,7 +1,7 @@
 """A gradient-boosted tree ensemble read from JSON, scored in pure Python.
 
 The model file (``risk_model.json`` next to this module by default) holds
-the feature names, a per-category risk table, the ensemble's starting
+the feature names, per-category tables of risk and of amount scale, the ensemble's starting
 log-odds and its trees as flat arrays (split feature, threshold, left and
 right child, node value already scaled by the learning rate; a leaf has
 feature -1). Loading checks every field and turns the trees into one Python
@@ -50,6 +50,8 @@ class Model:
     base: float
     trees: tuple[Tree, ...]
     info: dict[str, Any] = field(default_factory=dict)
+    category_scale: dict[str, float] = field(default_factory=dict)
+    """category -> its log amount against the others (``features.usual``)"""
     _raw: Callable[[Sequence[float]], float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,7 @@ class Model:
             "format": FORMAT,
             "features": list(self.features),
             "category_risk": self.category_risk,
+            "category_scale": self.category_scale,
             "base": self.base,
             "trees": [
                 [list(t.feature), list(t.threshold), list(t.left), list(t.right), list(t.value)]
@@ -149,20 +152,27 @@ def parse_model(data: Any, source: str = "<model>") -> Model:
             f"{source}: features {names} differ from the engine's {list(NAMES)}; retrain it"
         )
     risk = data.get("category_risk", {})
+    scale = data.get("category_scale", {})
     trees = data.get("trees")
-    if not isinstance(risk, dict) or not isinstance(trees, list) or not trees:
-        raise ModelError(f"{source}: category_risk must be a mapping and trees a list")
+    if not isinstance(risk, dict) or not isinstance(scale, dict):
+        raise ModelError(f"{source}: category_risk and category_scale must be mappings")
+    if not isinstance(trees, list) or not trees:
+        raise ModelError(f"{source}: trees must be a non-empty list")
     try:
         base = float(data["base"])
         category_risk = {str(k): float(v) for k, v in risk.items()}
+        category_scale = {str(k): float(v) for k, v in scale.items()}
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{source}: bad base or category_risk: {exc}") from None
+        raise ModelError(f"{source}: bad base, category_risk or category_scale: {exc}") from None
+    if not all(map(math.isfinite, [base, *category_risk.values(), *category_scale.values()])):
+        raise ModelError(f"{source}: base and category tables must be finite numbers")
     return Model(
         features=tuple(NAMES),
         category_risk=category_risk,
         base=base,
         trees=tuple(_tree(t, len(NAMES), i) for i, t in enumerate(trees)),
         info=dict(data.get("info") or {}),
+        category_scale=category_scale,
     )
 
 

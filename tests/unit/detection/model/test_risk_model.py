@@ -60,6 +60,41 @@ def test_features_read_the_card_history() -> None:
     assert known[F["new_merchant"]] == known[F["new_country"]] == 0.0
 
 
+def test_amount_is_compared_with_the_cards_usual_in_its_category() -> None:
+    s = Stream()
+    # Groceries around 20, then a purchase at a category whose amounts run
+    # e (2.72) times dearer: 2.72x the card's usual there reads ~1x.
+    profile = _profile(s, [s.tx(i * 600, 20.0, category="5411") for i in range(4)])
+    scale = {"5411": 0.0, "5732": 1.0}
+    dear = math.exp(1.0) * 21.0 - 1.0
+    x = features(profile, s.tx(3000, dear, category="5732"), {}, scale)
+    assert x[F["amount_vs_usual"]] == pytest.approx(0.0, abs=1e-9)
+    spike = features(profile, s.tx(3000, 20.0 * 21 - 1, category="5411"), {}, scale)
+    assert math.exp(spike[F["amount_vs_usual"]]) == pytest.approx(20.0, rel=1e-3)
+    # Without the model's scales it is the plain ratio of log amounts.
+    plain = features(profile, s.tx(3000, dear, category="5732"), {})
+    assert plain[F["amount_vs_usual"]] == pytest.approx(1.0)
+    assert features(CardProfile(), s.tx(0, 500.0), {}, scale)[F["amount_vs_usual"]] == 0.0
+    assert describe("amount_vs_usual", math.log(3.0)).startswith("amount 3.0x the card's usual")
+
+
+def test_category_scale_separates_categories_from_cards() -> None:
+    from fraudstream.detection.model.train import category_scale
+
+    s = Stream()
+    txs = []
+    # Two cards at 10 and 100 per purchase; the dear one alone buys jewelry,
+    # at 4x its own groceries. The scale sees the category, not the card
+    # (a little shrunk towards 0: 1,000 jewelry purchases).
+    for i in range(2000):
+        txs.append(s.tx(i, 10.0, card="A", category="5411"))
+        txs.append(s.tx(i, 100.0, card="B", category="5411"))
+        if i % 2:
+            txs.append(s.tx(i, 400.0, card="B", category="5944"))
+    scale = category_scale([(txs, [])])
+    assert scale["5944"] - scale["5411"] == pytest.approx(math.log(401 / 101), abs=0.05)
+
+
 def test_tiny_amounts_are_counted_for_an_hour() -> None:
     s = Stream()
     txs = [s.tx(i * 300, 1.5) for i in range(4)]
@@ -117,6 +152,9 @@ def test_model_file_round_trip_and_rejections(tmp_path: Path) -> None:
         {**data, "trees": [[["__import__('os')"], [1.0], [-1], [-1], [0.0]]]},
         {**data, "trees": [[[-1], [0.0], [-1], [-1], [float("nan")]]]},
         {**data, "base": "x"},
+        {**data, "category_scale": {"5411": "x"}},
+        {**data, "category_scale": [1.0]},
+        {**data, "category_risk": {"5411": float("inf")}},
     ]
     for item in bad:
         with pytest.raises(ModelError):
@@ -152,6 +190,8 @@ def test_rule_fires_above_threshold_and_names_the_features() -> None:
     assert finding.evidence == (tx.transaction_id,)
     ordinary = evaluate(RiskScoreParams(threshold=0.9), _profile(s, []), s.tx(9999, 20.0))
     assert ordinary is None
+    # Below min_amount nothing is scored, however risky.
+    assert evaluate(RiskScoreParams(threshold=0.2, min_amount=2000), profile, tx) is None
 
 
 def test_rule_params_are_checked() -> None:

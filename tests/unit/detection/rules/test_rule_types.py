@@ -226,13 +226,14 @@ def test_spike_reads_only_the_last_history_amounts() -> None:
     assert "its mean of 20.00 over its last 5 transactions" in finding.reason
 
 
-def test_bundled_spike_sees_a_small_card_ten_times_over() -> None:
-    # A card spending around 13: ten times that is below 200 but a spike.
+def test_bundled_spike_sees_a_small_card_twenty_times_over() -> None:
+    # A card spending around 13: twenty times that is a flagrant spike; the
+    # 5-20x ones are the risk score's, which knows each category's amounts.
     bundled = next(r for r in load_catalogue().rules if r.id == "amount-spike")
     params = dict(bundled.params)
-    assert only(spike([8.0, 21.2, 10.6], 199.3, params)).evidence == ("A-4",)
+    assert only(spike([8.0, 21.2, 10.6], 299.3, params)).evidence == ("A-4",)
     assert spike([8.0, 21.2, 10.6], 99.0, params) is None  # below min_amount
-    assert spike([8.0, 21.2, 10.6], 120.0, params) is None  # 9.4x the mean of 12.60
+    assert spike([8.0, 21.2, 10.6], 199.3, params) is None  # 15.8x the mean of 13.27
 
 
 # -- impossible_travel -------------------------------------------------------------

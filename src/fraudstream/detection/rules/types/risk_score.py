@@ -1,13 +1,18 @@
 """risk_score: the model's fraud probability for the transaction above a threshold.
 
 Features of the transaction against its card's profile (amount against the
-card's history, new merchant / category / country for the card, time since
+card's history and against what the card usually pays in the transaction's
+category, new merchant / category / country for the card, time since
 its last transaction, velocity over 1 min / 10 min / 1 h, tiny amounts in
 the last hour, distance from the card's usual country, speed from the last
 country, category risk; ``fraudstream.detection.model.features``) go through
 a small tree ensemble (``model``: a JSON file, default the bundled one, see
 docs/MODEL.md). Fires when the probability is at least ``threshold``; the
 reason names the ``top`` features that raised it most, with their values.
+Amounts below ``min_amount`` are not scored: a tiny card check is the
+card-testing and card-enumeration rules' to group, and a score on each one
+would raise one alert per card probed; the purchase that follows the probes
+is scored, with the probes in its features.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class RiskScoreParams(Params):
     model: str | None = None
     """path of a model file; None: the bundled one"""
     top: int = Field(default=3, ge=1, le=10)
+    min_amount: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    """amounts below it are not scored (0: every transaction)"""
 
     def model_post_init(self, context: object, /) -> None:
         try:
@@ -35,8 +42,10 @@ class RiskScoreParams(Params):
 
 
 def evaluate(params: RiskScoreParams, profile: CardProfile, tx: Tx) -> Finding | None:
+    if tx.amount < params.min_amount:
+        return None
     model = load_model(params.model)
-    x = features(profile, tx, model.category_risk)
+    x = features(profile, tx, model.category_risk, model.category_scale)
     p = model.probability(x)
     if p < params.threshold:
         return None
