@@ -136,7 +136,10 @@ def build_stream(options: QualityOptions, run_id: str, *, now: float | None = No
         bank = row[1] + suffix
         bank_ids.add(bank)
         tagged = (row[0], bank, *row[2:])
-        records.append((row[0], row[3].encode(), encode(tagged, stamp)))
+        # Keyed by user id, as the simulated banks key theirs (never by card
+        # number: a key is stored in clear): a user's transactions, over all
+        # their cards, stay in order in one partition.
+        records.append((row[0], str(row[4]).encode(), encode(tagged, stamp)))
         if label is not None:
             labels.append(
                 FraudLabel(

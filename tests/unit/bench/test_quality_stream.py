@@ -26,7 +26,7 @@ def test_stream_is_labelled_valid_and_in_the_past() -> None:
     for _, key, value in stream.records:
         tx = parse_transaction(value, now=when)
         assert tx.bank_id.endswith("-run1")
-        assert key.decode() == tx.card_number
+        assert key.decode() == str(tx.user_id)  # by user, never by card number
         assert tx.event_time.timestamp() <= NOW + 1
     assert stream.event_end == pytest.approx(NOW)
 
