@@ -114,6 +114,7 @@ class AlertSeen:
     transaction_id: str
     seen_at: float  # epoch seconds at which a read-committed consumer received it
     last_transaction_id: str = ""  # the episode's latest transaction this emission reports
+    evidence: tuple[str, ...] = ()  # the transactions the alert names as its evidence
 
     @property
     def reports(self) -> tuple[str, ...]:
@@ -147,6 +148,9 @@ class QualityResult:
     attack_time_to_detect_ms: dict[str, LatencySummary] = field(default_factory=dict)
     # scenario -> distinct alerts per caught attack (an episode counts once)
     alerts_per_attack: dict[str, float] = field(default_factory=dict)
+    # alerts whose own and latest transactions are all honest, though their
+    # evidence names a fraudulent one (false positives by the strict reading)
+    false_positive_alerts_strict: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +162,12 @@ class QualityResult:
             "trigger_to_alert_ms": {k: v.to_dict() for k, v in self.trigger_to_alert_ms.items()},
             "alerts": self.alerts,
             "false_positive_alerts": self.false_positive_alerts,
+            "false_positive_alerts_strict": self.false_positive_alerts_strict,
+            "precision_strict": (
+                round(1 - self.false_positive_alerts_strict / self.alerts, 4)
+                if self.alerts
+                else None
+            ),
             "missed_instances": self.missed_instances,
             "attack_time_to_detect_ms": {
                 k: v.to_dict() for k, v in self.attack_time_to_detect_ms.items()
@@ -178,8 +188,11 @@ def evaluate(
 
     Definitions (also in docs/BENCHMARKS.md):
 
-    * An alert is a true positive when its transaction is labelled fraud, a
-      false positive otherwise. Precision is counted over distinct alerts.
+    * An alert is a true positive when a transaction it names is labelled
+      fraud: its own, a later hit of its episode, or its evidence (as
+      ``fraudstream backtest`` counts it); a false positive otherwise.
+      Precision is counted over distinct alerts. The strict reading (own and
+      later hits only) is reported beside it.
     * A scenario instance (one injected attack, ``scenario_id``) is detected
       when at least one alert names one of its transactions; recall is
       detected instances / instances.
@@ -209,17 +222,20 @@ def evaluate(
     emissions = list(alerts)
     distinct: dict[str, AlertSeen] = {}
     reported: dict[str, set[str]] = {}
+    named: dict[str, set[str]] = {}
     for alert in emissions:
         known = distinct.get(alert.alert_id)
         if known is None or alert.seen_at < known.seen_at:
             distinct[alert.alert_id] = alert
         reported.setdefault(alert.alert_id, set()).update(alert.reports)
+        named.setdefault(alert.alert_id, set()).update(alert.reports, alert.evidence)
     all_alerts = list(distinct.values())
 
-    # An alert is a true positive when any transaction it reported (its own,
-    # or a later hit of its episode) is labelled fraud.
-    tp_alerts = [a for a in all_alerts if any(t in by_tx for t in reported[a.alert_id])]
-    fp_alerts = [a for a in all_alerts if not any(t in by_tx for t in reported[a.alert_id])]
+    # An alert is a true positive when any transaction it names (its own, a
+    # later hit of its episode, or its evidence) is labelled fraud.
+    tp_alerts = [a for a in all_alerts if any(t in by_tx for t in named[a.alert_id])]
+    fp_alerts = [a for a in all_alerts if not any(t in by_tx for t in named[a.alert_id])]
+    strict_fp = sum(1 for a in all_alerts if not any(t in by_tx for t in reported[a.alert_id]))
 
     # First alert per instance (any rule) and per (rule, instance), over every
     # emission: an episode's later hit on an attack detects it.
@@ -255,7 +271,7 @@ def evaluate(
         tp = sum(
             1
             for a in tp_alerts
-            if any(t in by_tx and by_tx[t].scenario == scenario for t in reported[a.alert_id])
+            if any(t in by_tx and by_tx[t].scenario == scenario for t in named[a.alert_id])
         )
         caught = [i for i in ids if i in detected]
         per_scenario[scenario] = Score.of(
@@ -334,6 +350,7 @@ def evaluate(
         missed_instances=missed,
         attack_time_to_detect_ms=attack_ttd,
         alerts_per_attack=per_attack,
+        false_positive_alerts_strict=strict_fp,
     )
 
 

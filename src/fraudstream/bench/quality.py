@@ -213,6 +213,7 @@ def run(pipe: Pipeline, options: QualityOptions) -> dict[str, Any]:
                         str(alert.get("transaction_id")),
                         received,
                         str(alert.get("last_transaction_id") or ""),
+                        tuple(str(t) for t in alert.get("evidence") or ()),
                     )
                 )
 
@@ -319,6 +320,7 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
                 scored["alerts"],
                 scored["false_positive_alerts"],
                 o["precision"],
+                scored.get("precision_strict"),
                 o["recall"],
                 o["f1"],
                 f"{o['detected']}/{o['positives']}",
@@ -331,6 +333,7 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
                 "alerts",
                 "false-positive alerts",
                 "precision",
+                "precision (strict)",
                 "recall (attacks)",
                 "F1",
                 "attacks caught",
@@ -379,7 +382,10 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
         )
     )
     lines.append(
-        "\n*alerts per caught attack*: distinct alerts (alert ids) that report any of a "
+        "\n*precision*: an alert is right when a transaction it names (its own, a later "
+        "hit of its episode, or its evidence) is fraudulent, as `fraudstream backtest` "
+        "counts it; *strict*: its own and later hits only. "
+        "*alerts per caught attack*: distinct alerts (alert ids) that report any of a "
         "caught attack's transactions, on average; an episode's later hits update its "
         "alert and count once. "
         "*into the attack*: event time from the attack's first transaction to the "

@@ -103,16 +103,23 @@ class Engine:
         # Each scope's profile keeps what that scope's rules read, no more.
         sizes = {"card": Sizes(), "user": Sizes(), "merchant": Sizes()}
         user_widths: set[int] = set()
+        reads_user = False
         for rule in rules:
-            rule_sizes = REGISTRY[rule.type].sizes(rule.params)
+            rule_type = REGISTRY[rule.type]
+            rule_sizes = rule_type.sizes(rule.params)
             scope = "card" if rule.scope == "blocklist" else rule.scope
             sizes[scope] = sizes[scope].merge(rule_sizes)
             if rule_sizes.tumbling_s:
                 user_widths.add(rule_sizes.tumbling_s)
+            if rule_type.user_sizes is not None and scope == "card":
+                sizes["user"] = sizes["user"].merge(rule_type.user_sizes(rule.params))
+                reads_user = True
         self.sizes = sizes["card"]
         self.user_sizes = sizes["user"]
         self.merchant_sizes = sizes["merchant"]
         self.user_widths = tuple(sorted(user_widths))
+        self.card_reads_user = reads_user
+        """Whether a card rule reads the user's profile (``CardProfile.user``)."""
         self.case_gap_ms = catalogue.cases.cooldown_seconds * 1000
         self.ttl_s = max(
             MIN_TTL_S,
@@ -134,6 +141,11 @@ class Engine:
     @property
     def has_user_rules(self) -> bool:
         return bool(self.user_rules)
+
+    @property
+    def keeps_users(self) -> bool:
+        """Whether user profiles are kept: a user rule, or a card rule, reads them."""
+        return bool(self.user_rules) or self.card_reads_user
 
     @property
     def has_merchant_rules(self) -> bool:

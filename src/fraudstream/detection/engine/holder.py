@@ -35,29 +35,38 @@ MAX_CARDS: Final = 32
 class UserProfiles:
     """The card profiles of one user id and its user profile, with their clocks."""
 
-    __slots__ = ("cards", "user", "user_clock")
+    __slots__ = ("_live", "cards", "user", "user_clock")
 
     def __init__(self) -> None:
         self.cards: dict[str, tuple[tuple[Any, ...], int]] = {}
         """card token -> (CardProfile state, clock ms of its last write); least recent first"""
         self.user: tuple[Any, ...] | None = None
         self.user_clock = 0
+        self._live: UserProfile | None = None
+        """the user's profile read by ``feed_card`` for ``feed_user`` (not stored)"""
 
     def feed_card(self, engine: Engine, tx: Any, now_ms: int, blocklist: Any = None) -> list[Alert]:
-        """The card rules on ``tx`` against its card's profile, which it then joins."""
+        """The card rules on ``tx`` against its card's profile, which it then
+        joins. A card rule that reads the user's profile (the risk score) sees
+        it as it was before ``tx``; ``feed_user`` then adds ``tx`` to it."""
         ttl_ms = engine.ttl_s * 1000
         clock = tx.ingested_ms
         profile = self.card(tx.card_token, clock, ttl_ms)
+        if engine.card_reads_user:
+            profile.user = self._live = self.user_profile(clock, ttl_ms)
         alerts = engine.card(profile, tx, now_ms, blocklist)
+        profile.user = None
         self.put_card(tx.card_token, profile, clock, ttl_ms)
         return alerts
 
     def feed_user(self, engine: Engine, tx: Any, now_ms: int) -> list[Alert]:
-        """The user rules on ``tx`` against the user's profile (none: nothing kept)."""
-        if not engine.has_user_rules:
+        """The user rules on ``tx`` against the user's profile, which it then
+        joins (no user profile kept: nothing)."""
+        live, self._live = self._live, None
+        if not engine.keeps_users:
             return []
         clock = tx.ingested_ms
-        profile = self.user_profile(clock, engine.ttl_s * 1000)
+        profile = live if live is not None else self.user_profile(clock, engine.ttl_s * 1000)
         alerts = engine.user(profile, tx, now_ms)
         self.put_user(profile, clock)
         return alerts

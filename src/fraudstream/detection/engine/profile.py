@@ -85,6 +85,7 @@ class CardProfile:
     """What one card has done recently, in arrival order where it matters."""
 
     __slots__ = (
+        "amount_categories",
         "amounts",
         "categories",
         "countries",
@@ -99,6 +100,7 @@ class CardProfile:
         "smalls",
         "times",
         "tinies",
+        "user",
     )
 
     def __init__(self) -> None:
@@ -114,6 +116,9 @@ class CardProfile:
         """(event ms, transaction id) of the last RECENT_IDS transactions, arrival order"""
         self.amounts: list[float] = []
         """previous amounts, arrival order (bounded)"""
+        self.amount_categories: list[str] = []
+        """the merchant category of each of ``amounts`` (the latest ones when a
+        state written before them holds fewer)"""
         self.countries: dict[str, int] = {}
         """country -> latest event time it was seen"""
         self.smalls: list[tuple[int, str, float]] = []
@@ -128,6 +133,9 @@ class CardProfile:
         """habits: country -> transactions (at most Sizes.habits)"""
         self.tinies: list[int] = []
         """habits: event times of the latest amounts at most TINY (at most Sizes.habits)"""
+        self.user: UserProfile | None = None
+        """the card's user's profile while the card rules evaluate (not stored
+        with the card: set by ``engine.holder`` when a rule reads it)"""
 
     # -- reading -------------------------------------------------------------
 
@@ -165,6 +173,10 @@ class CardProfile:
             amounts.append(tx.amount)
             if len(amounts) > sizes.amounts:
                 del amounts[0]
+            kinds = self.amount_categories
+            kinds.append(tx.merchant_category or "")
+            if len(kinds) > sizes.amounts:
+                del kinds[0]
         if sizes.country_window_s:
             countries = self.countries
             if countries.get(tx.country, -1) < ms:
@@ -230,6 +242,7 @@ class CardProfile:
             self.categories,
             self.homes,
             self.tinies,
+            self.amount_categories,
         )
 
     @classmethod
@@ -252,6 +265,8 @@ class CardProfile:
         ) = state[:11]
         if len(state) > 11:  # habits (absent from a state written before them)
             profile.merchants, profile.categories, profile.homes, profile.tinies = state[11:15]
+        if len(state) > 15:  # categories of the amounts (idem)
+            profile.amount_categories = state[15]
         return profile
 
 
@@ -275,7 +290,16 @@ class UserProfile:
     each watched merchant category, and the current tumbling window of each
     width the legacy rules use. Bounded like a card profile, by ``Sizes``."""
 
-    __slots__ = ("amounts", "episodes", "history", "last_ms", "risky", "seen", "windows")
+    __slots__ = (
+        "amount_categories",
+        "amounts",
+        "episodes",
+        "history",
+        "last_ms",
+        "risky",
+        "seen",
+        "windows",
+    )
 
     def __init__(self) -> None:
         self.windows: dict[int, list[Any]] = {}
@@ -288,6 +312,9 @@ class UserProfile:
         ascending by time (bounded by ``Sizes.times``)"""
         self.amounts: list[float] = []
         """previous amounts, arrival order (bounded by ``Sizes.amounts``)"""
+        self.amount_categories: list[str] = []
+        """the merchant category of each of ``amounts`` (the latest ones when a
+        state written before them holds fewer)"""
         self.risky: dict[str, int] = {}
         """watched merchant category -> latest event time the user used it"""
 
@@ -344,6 +371,10 @@ class UserProfile:
             amounts.append(tx.amount)
             if len(amounts) > sizes.amounts:
                 del amounts[0]
+            kinds = self.amount_categories
+            kinds.append(tx.merchant_category or "")
+            if len(kinds) > sizes.amounts:
+                del kinds[0]
         category = tx.merchant_category
         if (
             category is not None
@@ -365,6 +396,7 @@ class UserProfile:
             self.history,
             self.amounts,
             self.risky,
+            self.amount_categories,
         )
 
     @classmethod
@@ -374,7 +406,7 @@ class UserProfile:
             return profile
         if state[0] == STATE_VERSION:  # before the sliding windows: windows and episodes
             _, profile.windows, profile.episodes = state
-        elif state[0] == USER_STATE_VERSION and len(state) == 8:
+        elif state[0] == USER_STATE_VERSION and len(state) >= 8:
             (
                 _,
                 profile.windows,
@@ -384,5 +416,7 @@ class UserProfile:
                 profile.history,
                 profile.amounts,
                 profile.risky,
-            ) = state
+            ) = state[:8]
+            if len(state) > 8:  # categories of the amounts (absent before them)
+                profile.amount_categories = state[8]
         return profile

@@ -27,17 +27,18 @@ def register(sub: Any) -> None:
         type=int,
         action="append",
         default=None,
-        help="stream seed (repeatable; default 1 2 3)",
+        help="stream seed (repeatable; default 1 2 3 4 6 8)",
     )
     train.add_argument(
         "--transactions", type=int, default=90_000, help="per stream (default 90000)"
     )
     train.add_argument(
-        "--scenarios", type=int, default=40, help="attacks per scenario per stream (default 40)"
+        "--scenarios", type=int, default=60, help="attacks per scenario per stream (default 60)"
     )
-    train.add_argument("--trees", type=int, default=120, help="trees (default 120)")
-    train.add_argument("--depth", type=int, default=4, help="tree depth (default 4)")
-    train.add_argument("--learning-rate", type=float, default=0.12, help="(default 0.12)")
+    train.add_argument("--trees", type=int, default=150, help="trees (default 150)")
+    train.add_argument("--depth", type=int, default=5, help="tree depth (default 5)")
+    train.add_argument("--leaves", type=int, default=16, help="leaves per tree (default 16)")
+    train.add_argument("--learning-rate", type=float, default=0.1, help="(default 0.1)")
     train.add_argument(
         "--min-leaf", type=int, default=100, help="fewest transactions in a leaf (default 100)"
     )
@@ -72,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         import sklearn  # noqa: F401
     except ImportError:
         raise UserError("training needs scikit-learn: pip install scikit-learn") from None
-    seeds = args.seed or [1, 2, 3]
+    seeds = args.seed or [1, 2, 3, 4, 6, 8]
     print(
         f"training on seeds {seeds}: {args.transactions} transactions and "
         f"{args.scenarios} attacks per scenario each ...",
@@ -84,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         per_scenario=args.scenarios,
         trees=args.trees,
         depth=args.depth,
+        leaves=args.leaves,
         learning_rate=args.learning_rate,
         min_leaf=args.min_leaf,
     )

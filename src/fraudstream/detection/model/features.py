@@ -1,13 +1,16 @@
-"""Features of one transaction against its card's profile, in pure Python.
+"""Features of one transaction against its card's and its user's profiles, in pure Python.
 
-The profile is read *before* the transaction is added to it, as every rule
-reads it. Each feature is a plain float; ``NAMES`` gives their order (the
-order of the model's inputs) and ``describe`` how a reason reads one.
+The profiles are read *before* the transaction is added to them, as every
+rule reads them; the user's is ``profile.user`` (None: the user features read
+as for a user with no history). Each feature is a plain float; ``NAMES``
+gives their order (the order of the model's inputs) and ``describe`` how a
+reason reads one.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from bisect import bisect_right
 from collections.abc import Mapping
 from typing import Final
@@ -37,9 +40,15 @@ NAMES: Final = (
     "log_kmh_from_last",
     "merchants_10m",
     "amount_vs_usual",
+    "amount_vs_usual_median",
+    "amount_vs_user_usual",
+    "user_history",
+    "new_category_for_user",
 )
 HISTORY: Final = 20
 """Amounts the features look back over (the profile keeps at least these)."""
+USER_HISTORY: Final = 30
+"""Amounts of the user, over all their cards, the user features look back over."""
 UNKNOWN: Final = 0.5
 """A card's first transaction: neither new nor known."""
 NO_GAP_S: Final = 7 * 24 * 3600.0
@@ -47,6 +56,8 @@ NO_GAP_S: Final = 7 * 24 * 3600.0
 
 SIZES: Final = Sizes(times=120, amounts=HISTORY, habits=16, window_s=3600)
 """What the features need from the card profile."""
+USER_SIZES: Final = Sizes(amounts=USER_HISTORY)
+"""What the features need from the user profile."""
 
 
 _NO_SCALES: Final[Mapping[str, float]] = {}
@@ -99,6 +110,23 @@ def features(
         kmh = km / max(abs(gap_s) / 3600.0, 1.0 / 60.0)
     ten_ago = ms - 600_000
     merchants_10m = sum(1 for t in profile.merchants.values() if t > ten_ago)
+    # Each earlier amount against its own category's scale: the card's and
+    # the user's levels (log amount a category-1.0 purchase of theirs costs).
+    this = math.log1p(amount) - category_scale.get(mcc, 0.0)
+    card_levels = _levels(profile.amounts, profile.amount_categories, HISTORY, category_scale)
+    vs_usual_median = this - statistics.median(card_levels) if card_levels else 0.0
+    user = profile.user
+    user_levels = (
+        _levels(user.amounts, user.amount_categories, USER_HISTORY, category_scale)
+        if user is not None
+        else []
+    )
+    if user_levels:
+        vs_user = this - sum(user_levels) / len(user_levels)
+        new_for_user = float(mcc not in user.amount_categories[-len(user_levels) :])  # type: ignore[union-attr]
+    else:
+        vs_user = 0.0
+        new_for_user = UNKNOWN
     return [
         math.log1p(amount),
         vs_mean,
@@ -120,7 +148,24 @@ def features(
         math.log1p(kmh),
         float(merchants_10m),
         vs_usual,
+        vs_usual_median,
+        vs_user,
+        float(len(user_levels)),
+        new_for_user,
     ]
+
+
+def _levels(
+    amounts: list[float], categories: list[str], keep: int, scale: Mapping[str, float]
+) -> list[float]:
+    """log(1 + amount) minus its category's scale, for the latest ``keep``
+    amounts whose category is known."""
+    n = min(keep, len(amounts), len(categories))
+    if not n:
+        return []
+    log1p = math.log1p
+    get = scale.get
+    return [log1p(a) - get(c, 0.0) for a, c in zip(amounts[-n:], categories[-n:])]  # noqa: B905
 
 
 def usual(
@@ -180,6 +225,15 @@ def describe(name: str, value: float) -> str:
         return f"{value:.0f} merchants in the last 10 min"
     if name == "amount_vs_usual":
         return f"amount {math.exp(value):.1f}x the card's usual in its category"
+    if name == "amount_vs_usual_median":
+        return f"amount {math.exp(value):.1f}x the card's median, category for category"
+    if name == "amount_vs_user_usual":
+        return f"amount {math.exp(value):.1f}x the user's usual over all their cards"
+    if name == "user_history":
+        return f"{value:.0f} earlier amounts of the user"
+    if name == "new_category_for_user":
+        state = "new" if value == 1 else "known" if value == 0 else "unknown (no history)"
+        return f"category {state} for the user"
     return f"{name} {value:g}"
 
 

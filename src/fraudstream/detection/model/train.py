@@ -2,10 +2,11 @@
 
 The data is the stream ``fraudstream bench quality`` sends (``bench.quality.
 build_rows``: both default banks, every attack scenario evenly spread after a
-warm-up, honest look-alikes), replayed in event order through card profiles
-exactly as the engine keeps them; each transaction's features are taken
-before it is added to its card's profile. Training needs scikit-learn; the
-model it writes is plain JSON that the engine scores without it.
+warm-up, honest look-alikes), replayed in event order through card and user
+profiles exactly as the engine keeps them; each transaction's features are
+taken before it is added to its card's and user's profiles. Training needs
+scikit-learn; the model it writes is plain JSON that the engine scores
+without it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from fraudstream.detection.engine.profile import CardProfile
+from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import Tx
-from fraudstream.detection.model.features import NAMES, SIZES, features
+from fraudstream.detection.model.features import NAMES, SIZES, USER_SIZES, features
 from fraudstream.detection.model.scorer import FORMAT, Model, Tree, parse_model
 from fraudstream.records import FraudLabel, card_token, mask_card
 
@@ -107,15 +108,21 @@ def replay(
     fraud = {label.transaction_id for label in labels}
     data = Data(labels=list(labels))
     cards: dict[str, CardProfile] = {}
+    users: dict[int, UserProfile] = {}
     for tx in txs:
         profile = cards.get(tx.card_token)
         if profile is None:
             profile = cards[tx.card_token] = CardProfile()
+        user = users.get(tx.user_id)
+        if user is None:
+            user = users[tx.user_id] = UserProfile()
+        profile.user = user
         data.x.append(features(profile, tx, risk, scale))
         data.y.append(int(tx.transaction_id in fraud))
         data.mcc.append(tx.merchant_category or "")
         data.txs.append(tx)
         profile.update(tx, SIZES)
+        user.update(tx, (), USER_SIZES)
     return data
 
 
@@ -196,14 +203,15 @@ def fit(
     seeds: Sequence[int],
     *,
     transactions: int = 90_000,
-    per_scenario: int = 40,
-    trees: int = 80,
-    depth: int = 3,
-    learning_rate: float = 0.15,
+    per_scenario: int = 60,
+    trees: int = 150,
+    depth: int = 5,
+    leaves: int = 16,
+    learning_rate: float = 0.1,
     min_leaf: int = 100,
 ) -> tuple[Model, dict[str, Any]]:
     """Train on the streams of ``seeds``; the model and a summary of the data."""
-    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
     started = time.monotonic()
     streams = [stream(seed, transactions, per_scenario)[:2] for seed in seeds]
@@ -218,48 +226,21 @@ def fit(
         x += _with_risk(data, risk)
         y += data.y
         weights += attack_weights(data)
-    clf = GradientBoostingClassifier(
-        n_estimators=trees,
+    clf = HistGradientBoostingClassifier(
+        max_iter=trees,
         max_depth=depth,
+        max_leaf_nodes=leaves,
         learning_rate=learning_rate,
-        subsample=0.8,
         # A leaf of a few transactions the ensemble already scores near 0
-        # or 1 gets a Newton step of enormous size (tiny p(1-p) below it),
-        # which the explanation then spreads over the features of its path.
+        # or 1 gets a step of enormous size, which the explanation then
+        # spreads over the features of its path.
         min_samples_leaf=min_leaf,
+        early_stopping=False,
         random_state=0,
     )
     clf.fit(x, y, sample_weight=weights)
-    exported = []
-    roots = 0.0
-    for est in clf.estimators_[:, 0]:
-        tree = est.tree_
-        value = [float(v) * learning_rate for v in tree.value[:, 0, 0]]
-        weight = [float(w) for w in tree.weighted_n_node_samples]
-        left, right = list(map(int, tree.children_left)), list(map(int, tree.children_right))
-        # Internal nodes: the weighted mean of their leaves, so a path's
-        # changes add up exactly to leaf minus root (the explanation).
-        for node in reversed(range(tree.node_count)):
-            if left[node] >= 0:
-                wl, wr = weight[left[node]], weight[right[node]]
-                value[node] = (value[left[node]] * wl + value[right[node]] * wr) / (wl + wr)
-        roots += value[0]
-        exported.append(
-            Tree(
-                tuple(int(f) if left[i] >= 0 else -1 for i, f in enumerate(tree.feature)),
-                tuple(
-                    round(float(t), 6) if left[i] >= 0 else 0.0
-                    for i, t in enumerate(tree.threshold)
-                ),
-                tuple(left),
-                tuple(right),
-                tuple(value),
-            )
-        )
-    # Starting log-odds: what the ensemble adds to its trees' leaves.
-    probe = x[:1]
-    leaves = sum(_leaf(t, probe[0]) for t in exported)
-    base = float(clf.decision_function(probe)[0]) - leaves
+    exported = [_export(predictor) for (predictor,) in clf._predictors]
+    base = float(clf._baseline_prediction.ravel()[0])
     summary = {
         "seeds": list(seeds),
         "transactions": len(y),
@@ -267,6 +248,7 @@ def fit(
         "attacks_per_scenario": per_scenario,
         "trees": trees,
         "depth": depth,
+        "leaves": leaves,
         "learning_rate": learning_rate,
         "min_leaf": min_leaf,
         "seconds": round(time.monotonic() - started, 1),
@@ -278,6 +260,30 @@ def fit(
     if worst > 1e-4:
         raise RuntimeError(f"exported model differs from the trained one by {worst}")
     return model, summary
+
+
+def _export(predictor: Any) -> Tree:
+    """One fitted tree of scikit-learn's histogram gradient boosting as a ``Tree``."""
+    nodes = predictor.nodes
+    leaf = [bool(node["is_leaf"]) for node in nodes]
+    left = [-1 if leaf[i] else int(node["left"]) for i, node in enumerate(nodes)]
+    right = [-1 if leaf[i] else int(node["right"]) for i, node in enumerate(nodes)]
+    count = [float(node["count"]) for node in nodes]
+    # Leaves hold their value, already scaled by the learning rate. Internal
+    # nodes: the mean of their leaves weighted by the transactions in them,
+    # so a path's changes add up exactly to leaf minus root (the explanation).
+    value = [float(node["value"]) for node in nodes]
+    for i in sorted(range(len(nodes)), key=lambda k: -int(nodes[k]["depth"])):
+        if not leaf[i]:
+            wl, wr = count[left[i]], count[right[i]]
+            value[i] = (value[left[i]] * wl + value[right[i]] * wr) / (wl + wr)
+    return Tree(
+        tuple(-1 if leaf[i] else int(node["feature_idx"]) for i, node in enumerate(nodes)),
+        tuple(0.0 if leaf[i] else float(node["num_threshold"]) for i, node in enumerate(nodes)),
+        tuple(left),
+        tuple(right),
+        tuple(value),
+    )
 
 
 def _leaf(tree: Tree, x: Sequence[float]) -> float:

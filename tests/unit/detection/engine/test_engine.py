@@ -46,10 +46,12 @@ def test_bundled_catalogue_compiles() -> None:
     assert [r.id for r in engine.user_rules] == ["user-velocity-2m", "risky-category"]
     assert [r.id for r in engine.merchant_rules] == ["card-enumeration"]
     assert engine.has_user_rules and engine.has_merchant_rules
-    # Each scope's profile keeps what its own rules read.
+    # Each scope's profile keeps what its own rules read; the user's also
+    # keeps the 30 amounts the risk score (a card rule) reads of it.
+    assert engine.card_reads_user and engine.keeps_users
     assert engine.user_sizes == Sizes(
         times=12,
-        amounts=20,
+        amounts=30,
         window_s=3600,
         categories=("4829", "5947", "6051", "7995"),
     )

@@ -262,14 +262,25 @@ def test_state_size_stays_small() -> None:
 def test_state_size_with_open_episodes_stays_bounded() -> None:
     # Each open episode keeps its whole alert (up to MAX_EVIDENCE ids), so a
     # card firing several rules at once is the largest profile there is.
-    engine = Engine(load_catalogue())
+    bundled = load_catalogue()
+    # The risk score at a low threshold, so it too keeps an open episode.
+    rules = tuple(
+        r.model_copy(update={"params": {**r.params, "threshold": 0.01}})
+        if r.type == "risk_score"
+        else r
+        for r in bundled.rules
+    )
+    engine = Engine(bundled.model_copy(update={"rules": rules}))
     s = Stream()
     profile = CardProfile()
+    user = UserProfile()
     countries = ("US", "JP", "BR", "AU", "FR")
     for i in range(120):
         tx = s.tx(i * 20, 1 if i % 4 else 900, country=countries[i % 5])
         tx = tx._replace(transaction_id=str(uuid.UUID(int=i + 1)))
+        profile.user = user  # the risk score reads the user's profile too
         engine.card(profile, tx, tx.event_ms, None)
+        engine.user(user, tx, tx.event_ms)
     assert sorted(profile.episodes) == [
         CASE_KEY,
         "card-testing",

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.detection.engine.profile import CardProfile
-from fraudstream.detection.model.features import NAMES, SIZES, UNKNOWN, describe, features
+from fraudstream.detection.engine.profile import CardProfile, UserProfile
+from fraudstream.detection.engine.tx import Tx
+from fraudstream.detection.model.features import (
+    NAMES,
+    SIZES,
+    UNKNOWN,
+    USER_SIZES,
+    describe,
+    features,
+)
 from fraudstream.detection.model.scorer import (
     FORMAT,
     Model,
@@ -28,10 +36,18 @@ F = {name: i for i, name in enumerate(NAMES)}
 
 
 def _profile(stream: Stream, txs: list) -> CardProfile:  # type: ignore[type-arg]
+    """A card profile and its user's (``profile.user``) after ``txs``."""
     profile = CardProfile()
+    profile.user = UserProfile()
     for tx in txs:
-        profile.update(tx, SIZES)
+        _add(profile, tx)
     return profile
+
+
+def _add(profile: CardProfile, tx: Tx) -> None:
+    profile.update(tx, SIZES)
+    assert profile.user is not None
+    profile.user.update(tx, (), USER_SIZES)
 
 
 def test_first_transaction_is_neither_new_nor_known() -> None:
@@ -179,7 +195,7 @@ def test_rule_fires_above_threshold_and_names_the_features() -> None:
     profile = _profile(s, [s.tx(i * 600, 20.0) for i in range(5)])
     # Card testing then a large purchase at a new merchant: high risk.
     for i in range(4):
-        profile.update(s.tx(3000 + i * 200, 1.2, merchant=f"Shop{i}"), SIZES)
+        _add(profile, s.tx(3000 + i * 200, 1.2, merchant=f"Shop{i}"))
     tx = s.tx(3900, 1500.0, merchant="Golden Ring Jewelers")
     params = RiskScoreParams(threshold=0.2)
     finding = evaluate(params, profile, tx)

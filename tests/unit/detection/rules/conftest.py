@@ -123,8 +123,12 @@ def run(
     alerts: list[Alert] = []
     for tx in txs:
         now = tx.event_ms + 5
-        alerts += engine.card(cards.setdefault(tx.card_token, CardProfile()), tx, now, blocklist)
-        if engine.has_user_rules:
+        card = cards.setdefault(tx.card_token, CardProfile())
+        if engine.card_reads_user:
+            card.user = users.setdefault(tx.user_id, UserProfile())
+        alerts += engine.card(card, tx, now, blocklist)
+        card.user = None
+        if engine.keeps_users:
             alerts += engine.user(users.setdefault(tx.user_id, UserProfile()), tx, now)
         if engine.has_merchant_rules:
             merchant = merchants.setdefault(tx.merchant, MerchantProfile())

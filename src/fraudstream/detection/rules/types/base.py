@@ -87,6 +87,9 @@ class RuleType(Generic[P]):
     episodic: bool = True
     """One alert per episode: hits while the rule stays true update that alert."""
     sizes: Callable[[P], Sizes] = field(default=lambda _params: Sizes())
+    user_sizes: Callable[[P], Sizes] | None = None
+    """What a card-scope rule reads of the card's user's profile (``profile.user``
+    while it evaluates; None: nothing, and ``profile.user`` may be None)."""
     cooldown: Callable[[P], int] = field(default=lambda _params: 600)
     """Default seconds without a hit that end an episode."""
     summary: str = ""

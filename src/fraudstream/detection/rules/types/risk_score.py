@@ -1,8 +1,9 @@
 """risk_score: the model's fraud probability for the transaction above a threshold.
 
-Features of the transaction against its card's profile (amount against the
-card's history and against what the card usually pays in the transaction's
-category, new merchant / category / country for the card, time since
+Features of the transaction against its card's profile and its user's
+(amount against the card's history and against what the card, and the user
+over all their cards, usually pays in the transaction's category, new
+merchant / category / country for the card, new category for the user, time since
 its last transaction, velocity over 1 min / 10 min / 1 h, tiny amounts in
 the last hour, distance from the card's usual country, speed from the last
 country, category risk; ``fraudstream.detection.model.features``) go through
@@ -21,7 +22,7 @@ from pydantic import Field
 
 from fraudstream.detection.engine.profile import CardProfile
 from fraudstream.detection.engine.tx import Tx
-from fraudstream.detection.model.features import SIZES, describe, features
+from fraudstream.detection.model.features import SIZES, USER_SIZES, describe, features
 from fraudstream.detection.model.scorer import ModelError, load_model
 from fraudstream.detection.rules.types.base import Finding, Params, RuleType
 
@@ -66,6 +67,7 @@ RULE_TYPE = RuleType(
     params=RiskScoreParams,
     evaluate=evaluate,
     sizes=lambda _p: SIZES,
+    user_sizes=lambda _p: USER_SIZES,
     cooldown=lambda _p: 900,
     summary="a model's fraud probability from the card's profile, with the features behind it",
 )
