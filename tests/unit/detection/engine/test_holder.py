@@ -8,6 +8,7 @@ import pickle
 
 from fraudstream.detection.engine.engine import Engine
 from fraudstream.detection.engine.holder import MAX_CARDS, UserProfiles
+from fraudstream.detection.engine.profile import CardProfile, UserProfile
 from fraudstream.detection.engine.tx import Tx
 from fraudstream.detection.rules import Catalogue, load_catalogue, parse_catalogue
 from fraudstream.records import Alert
@@ -85,3 +86,29 @@ def test_the_user_profile_is_kept_when_user_rules_are_enabled() -> None:
 def test_a_state_of_another_version_starts_empty() -> None:
     assert UserProfiles.from_state((99, {}, None, 0)).cards == {}
     assert UserProfiles.from_state(None).user is None
+
+
+def test_a_card_rule_that_reads_the_user_keeps_the_user_profile() -> None:
+    # The risk score alone: no user-scope rule, yet it reads the user's
+    # amounts over all their cards, so the user's profile is kept.
+    risk = {"rules": [{"id": "r", "type": "risk_score", "params": {"threshold": 0.99}}]}
+    job = Job(parse_catalogue(risk))
+    assert job.engine.card_reads_user and not job.engine.has_user_rules
+    s = Stream()
+    job.feed([s.tx(i * 60, 20.0 + i, card="AB"[i % 2], user=7) for i in range(4)])
+    holder = job.holder
+    assert holder.user is not None
+    user = UserProfile.from_state(holder.user)
+    assert user.amounts == [20.0, 21.0, 22.0, 23.0]
+    assert len(user.amount_categories) == 4
+    # The card's stored state does not carry the user's profile with it.
+    card = CardProfile.from_state(holder.cards["tok-A"][0])
+    assert card.user is None and card.amounts == [20.0, 22.0]
+
+
+def test_a_catalogue_without_such_rules_keeps_no_user_profile() -> None:
+    job = Job(parse_catalogue(VELOCITY))
+    assert not job.engine.card_reads_user and not job.engine.keeps_users
+    s = Stream()
+    job.feed([s.tx(0), s.tx(1)])
+    assert job.holder.user is None

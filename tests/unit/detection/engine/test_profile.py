@@ -292,3 +292,26 @@ def test_state_size_with_open_episodes_stays_bounded() -> None:
     # Measured: 7559 bytes with five episodes (about 1.5-2.3 KB each at 50
     # evidence ids) and the risk score's habits.
     assert len(pickle.dumps(profile.to_state())) < 8192
+
+
+def test_amount_categories_round_trip_and_older_states_load() -> None:
+    s = Stream()
+    profile = CardProfile()
+    user = UserProfile()
+    sizes = Sizes(amounts=3)
+    for i, category in enumerate(("5411", "5732", "5411", "5999")):
+        tx = s.tx(i, 10.0 + i, category=category)
+        profile.update(tx, sizes)
+        user.update(tx, (), sizes)
+    # Bounded like the amounts, one category per amount.
+    assert profile.amounts == [11.0, 12.0, 13.0]
+    assert profile.amount_categories == ["5732", "5411", "5999"]
+    assert user.amount_categories == ["5732", "5411", "5999"]
+    again = CardProfile.from_state(profile.to_state())
+    assert again.amount_categories == profile.amount_categories and again.user is None
+    assert UserProfile.from_state(user.to_state()).amount_categories == user.amount_categories
+    # A state written before the categories loads with none (amounts kept).
+    old = CardProfile.from_state(profile.to_state()[:15])
+    assert old.amounts == profile.amounts and old.amount_categories == []
+    old_user = UserProfile.from_state(user.to_state()[:8])
+    assert old_user.amounts == user.amounts and old_user.amount_categories == []

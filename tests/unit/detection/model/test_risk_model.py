@@ -94,6 +94,42 @@ def test_amount_is_compared_with_the_cards_usual_in_its_category() -> None:
     assert describe("amount_vs_usual", math.log(3.0)).startswith("amount 3.0x the card's usual")
 
 
+def test_user_features_read_the_users_amounts_over_all_their_cards() -> None:
+    s = Stream()
+    scale = {"5411": 0.0, "5732": 1.0}
+    profile = CardProfile()
+    profile.user = UserProfile()
+    # The user pays about 20 at groceries on card B; card A is new.
+    for i in range(6):
+        tx = s.tx(i * 600, 20.0, card="B", category="5411")
+        profile.user.update(tx, (), USER_SIZES)
+    spike = s.tx(4000, 20.0 * 21 - 1, card="A", category="5411")
+    x = features(profile, spike, {}, scale)
+    assert x[F["history"]] == 0  # nothing on the card itself
+    assert x[F["user_history"]] == 6
+    assert math.exp(x[F["amount_vs_user_usual"]]) == pytest.approx(20.0, rel=1e-3)
+    assert x[F["new_category_for_user"]] == 0.0
+    dear = math.exp(1.0) * 21.0 - 1.0  # electronics, as dear as groceries are cheap
+    y = features(profile, s.tx(4000, dear, card="A", category="5732"), {}, scale)
+    assert y[F["amount_vs_user_usual"]] == pytest.approx(0.0, abs=1e-9)
+    assert y[F["new_category_for_user"]] == 1.0
+    # No user profile (or no history): no comparison, and neither new nor known.
+    alone = features(CardProfile(), spike, {}, scale)
+    assert alone[F["user_history"]] == 0 and alone[F["amount_vs_user_usual"]] == 0.0
+    assert alone[F["new_category_for_user"]] == UNKNOWN
+    assert describe("amount_vs_user_usual", math.log(4.0)).startswith("amount 4.0x the user's")
+
+
+def test_the_cards_median_level_ignores_one_earlier_large_amount() -> None:
+    s = Stream()
+    amounts = [20.0, 20.0, 20.0, 20.0, 2000.0]
+    profile = _profile(s, [s.tx(i * 600, a, category="5411") for i, a in enumerate(amounts)])
+    x = features(profile, s.tx(4000, 20.0 * 21 - 1, category="5411"), {}, {})
+    # The mean of logs moves with the 2000; the median stays at the usual 20.
+    assert math.exp(x[F["amount_vs_usual_median"]]) == pytest.approx(20.0, rel=1e-3)
+    assert x[F["amount_vs_usual"]] < x[F["amount_vs_usual_median"]]
+
+
 def test_category_scale_separates_categories_from_cards() -> None:
     from fraudstream.detection.model.train import category_scale
 
