@@ -156,3 +156,21 @@ def test_attack_time_to_detect_runs_in_event_time() -> None:
     alerts = [AlertSeen("x", "card-testing", "a3", 5.0)]
     result = evaluate(labels, alerts, {}, total_transactions=3, event_at=event_at)
     assert result.attack_time_to_detect_ms["card_testing"].p50 == pytest.approx(30_000.0)
+
+
+def test_an_alert_is_right_when_its_evidence_names_a_fraudulent_transaction() -> None:
+    # An impossible-travel alert on the honest purchase at home (n1) whose
+    # evidence is the attack's purchase abroad (c2): right, as the backtest
+    # counts it; a false positive by the strict reading (own transaction only).
+    alerts = [
+        AlertSeen("x1", "impossible-travel", "n1", 5.0, evidence=("c2", "n1")),
+        AlertSeen("x2", "high-amount", "n2", 6.0),  # wrong by both
+    ]
+    result = evaluate(_labels(), alerts, {}, total_transactions=10)
+    assert result.false_positive_alerts == 1
+    assert result.false_positive_alerts_strict == 2
+    assert result.overall.precision == pytest.approx(0.5)
+    as_json = result.to_dict()
+    assert as_json["precision_strict"] == 0.0
+    # Evidence alone does not detect an attack: recall counts reported transactions.
+    assert result.overall.detected == 0
