@@ -65,7 +65,7 @@ class ChaosOptions:
     warmup_seconds: float = 30.0
     fault_interval: float = 90.0  # kill to kill, at least (the next waits for recovery)
     quiet_seconds: float = 15.0  # after a recovery before the next kill
-    tail_seconds: float = 30.0  # traffic after the last recovery
+    tail_seconds: float = 30.0  # traffic after the last recovery (and to the planned length)
     recovery_timeout: float = 180.0
     current_within: float = 5.0
     seed: int = 42
@@ -243,7 +243,11 @@ class _Chaos(threading.Thread):
                 (recovered or time.time()) + self.options.quiet_seconds,
             )
         self.state = "all faults done"
-        self._sleep_until(time.time() + self.options.tail_seconds)
+        # The traffic runs its planned length at least: the stream's attacks
+        # lie after its warm-up, so a run cut short by a quick recovery would
+        # send too few of them to expect any alert.
+        planned_end = self.started + planned_seconds(self.options, len(self.faults))
+        self._sleep_until(max(time.time() + self.options.tail_seconds, planned_end))
         self.finished_at = time.time()
 
     def _inject(self, fault: str) -> float | None:
