@@ -115,6 +115,7 @@ class AlertSeen:
     seen_at: float  # epoch seconds at which a read-committed consumer received it
     last_transaction_id: str = ""  # the episode's latest transaction this emission reports
     evidence: tuple[str, ...] = ()  # the transactions the alert names as its evidence
+    case_id: str = ""  # the case the alert belongs to ("": none, the alert is its own)
 
     @property
     def reports(self) -> tuple[str, ...]:
@@ -151,6 +152,8 @@ class QualityResult:
     # alerts whose own and latest transactions are all honest, though their
     # evidence names a fraudulent one (false positives by the strict reading)
     false_positive_alerts_strict: int = 0
+    # scenario -> distinct cases of the alerts on each caught attack, on average
+    cases_per_attack: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -173,6 +176,7 @@ class QualityResult:
                 k: v.to_dict() for k, v in self.attack_time_to_detect_ms.items()
             },
             "alerts_per_attack": self.alerts_per_attack,
+            "cases_per_attack": self.cases_per_attack,
         }
 
 
@@ -327,16 +331,22 @@ def evaluate(
             for scenario in scenarios
         }
     alert_ids_of: dict[str, set[str]] = {}
+    case_ids_of: dict[str, set[str]] = {}
     for alert in emissions:
         for tx in alert.reports:
             if tx in by_tx:
                 alert_ids_of.setdefault(by_tx[tx].scenario_id, set()).add(alert.alert_id)
+                case = alert.case_id or alert.alert_id
+                case_ids_of.setdefault(by_tx[tx].scenario_id, set()).add(case)
     per_attack: dict[str, float] = {}
+    cases_per_attack: dict[str, float] = {}
     for scenario in scenarios:
         caught_ids = [i for i, s in scenario_of.items() if s == scenario and i in detected]
         if caught_ids:
             total = sum(len(alert_ids_of.get(i, ())) for i in caught_ids)
             per_attack[scenario] = round(total / len(caught_ids), 2)
+            cases = sum(len(case_ids_of.get(i, ())) for i in caught_ids)
+            cases_per_attack[scenario] = round(cases / len(caught_ids), 2)
     del total_transactions  # kept in the signature for the report's context
     return QualityResult(
         overall=overall,
@@ -351,6 +361,7 @@ def evaluate(
         attack_time_to_detect_ms=attack_ttd,
         alerts_per_attack=per_attack,
         false_positive_alerts_strict=strict_fp,
+        cases_per_attack=cases_per_attack,
     )
 
 

@@ -214,6 +214,7 @@ def run(pipe: Pipeline, options: QualityOptions) -> dict[str, Any]:
                         received,
                         str(alert.get("last_transaction_id") or ""),
                         tuple(str(t) for t in alert.get("evidence") or ()),
+                        str(alert.get("case_id") or ""),
                     )
                 )
 
@@ -357,6 +358,7 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
                     s["f1"],
                     f"{s['detected']}/{s['positives']}",
                     per_attack,
+                    scored.get("cases_per_attack", {}).get(scenario),
                     _sec(attack.get("p50")),
                     _sec(attack.get("max")),
                     _sec(t2a.get("p50")),
@@ -373,6 +375,7 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
                 "F1",
                 "caught",
                 "alerts per caught attack",
+                "cases per caught attack",
                 "into the attack p50 s",
                 "into the attack max s",
                 "trigger→alert p50 s",
@@ -387,7 +390,8 @@ def markdown(result: dict[str, Any], images: list[str]) -> str:
         "counts it; *strict*: its own and later hits only. "
         "*alerts per caught attack*: distinct alerts (alert ids) that report any of a "
         "caught attack's transactions, on average; an episode's later hits update its "
-        "alert and count once. "
+        "alert and count once; *cases*: the distinct cases of those alerts (a card's or "
+        "user's alerts within the case cool-down form one case, the unit of triage). "
         "*into the attack*: event time from the attack's first transaction to the "
         "first one that drew an alert (how long a victim's card was abused before an "
         "alert). *trigger→alert*: wall time from the append of the trigger transaction "

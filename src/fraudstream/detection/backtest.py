@@ -348,6 +348,8 @@ class ScenarioScore:
     alerts_per_attack: float | None
     missed: tuple[str, ...] = ()
     """scenario ids of attacks no alert touched (at most MAX_MISSED)"""
+    cases_per_attack: float | None = None
+    """distinct cases of the alerts touching each attack, over the attacks"""
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,8 @@ class Quality:
     alerts_per_attack: float | None
     """every distinct alert / attacks: the triage load per real attack"""
     scenarios: tuple[ScenarioScore, ...]
+    cases_per_attack: float | None = None
+    """every distinct case / attacks: the same load counted in cases"""
 
 
 def score(
@@ -388,8 +392,9 @@ def score(
     per_rule_tp: Counter[str] = Counter()
     per_rule_attacks: dict[str, set[str]] = {}
     scenario_alerts: Counter[str] = Counter()
+    attack_cases: dict[str, set[str]] = {}
     true_positives = 0
-    for trace in traces.values():
+    for alert_id, trace in traces.items():
         if not trace.fraud:
             continue
         true_positives += 1
@@ -397,6 +402,8 @@ def score(
         hit = {by_tx[t].scenario_id for t in trace.fraud}
         detected |= hit
         per_rule_attacks.setdefault(trace.rule_id, set()).update(hit)
+        for sid in hit:
+            attack_cases.setdefault(sid, set()).add(trace.case_id or alert_id)
         for scenario in {by_tx[t].scenario for t in trace.fraud}:
             scenario_alerts[scenario] += 1
     scenarios = []
@@ -412,6 +419,9 @@ def score(
                 alerts=scenario_alerts[name],
                 alerts_per_attack=ratio(scenario_alerts[name], len(ids)),
                 missed=tuple(sid for sid in ids if sid not in detected)[:MAX_MISSED],
+                cases_per_attack=ratio(
+                    sum(len(attack_cases.get(sid, ())) for sid in ids), len(ids)
+                ),
             )
         )
     total = len(traces)
@@ -427,6 +437,9 @@ def score(
         precision=ratio(true_positives, total),
         alerts_per_attack=ratio(total, len(attacks)),
         scenarios=tuple(scenarios),
+        cases_per_attack=ratio(
+            len({t.case_id or alert_id for alert_id, t in traces.items()}), len(attacks)
+        ),
     )
     per_rule = {
         rule: (per_rule_tp[rule], len(per_rule_attacks.get(rule, set())))

@@ -270,7 +270,15 @@ def summary(result: BacktestResult) -> str:
     )
     lines.append("")
     rows: list[list[object]] = [
-        [s.scenario, s.attacks, s.detected, s.recall, s.alerts, s.alerts_per_attack]
+        [
+            s.scenario,
+            s.attacks,
+            s.detected,
+            s.recall,
+            s.alerts,
+            s.alerts_per_attack,
+            s.cases_per_attack,
+        ]
         for s in quality.scenarios
     ]
     rows.append(
@@ -281,10 +289,22 @@ def summary(result: BacktestResult) -> str:
             quality.recall,
             result.alerts,
             quality.alerts_per_attack,
+            quality.cases_per_attack,
         ]
     )
     lines.append(
-        table(["scenario", "attacks", "detected", "recall", "alerts", "alerts/attack"], rows)
+        table(
+            [
+                "scenario",
+                "attacks",
+                "detected",
+                "recall",
+                "alerts",
+                "alerts/attack",
+                "cases/attack",
+            ],
+            rows,
+        )
     )
     lines += [
         "",

@@ -174,3 +174,17 @@ def test_an_alert_is_right_when_its_evidence_names_a_fraudulent_transaction() ->
     assert as_json["precision_strict"] == 0.0
     # Evidence alone does not detect an attack: recall counts reported transactions.
     assert result.overall.detected == 0
+
+
+def test_cases_per_attack_count_an_attacks_alerts_by_case() -> None:
+    # Two rules alert on attack A (a3) in one case; attack C's alert is its own case.
+    alerts = [
+        AlertSeen("x1", "card-testing", "a3", 1.0, case_id="x1"),
+        AlertSeen("x2", "risk-score", "a3", 1.1, case_id="x1"),
+        AlertSeen("x3", "travel", "c2", 2.0),
+    ]
+    result = evaluate(_labels(), alerts, {}, total_transactions=10)
+    assert result.alerts_per_attack["card_testing"] == 2.0
+    assert result.cases_per_attack["card_testing"] == 1.0
+    assert result.cases_per_attack["impossible_travel"] == 1.0
+    assert result.to_dict()["cases_per_attack"]["card_testing"] == 1.0

@@ -341,3 +341,17 @@ def test_unreachable_archive_is_a_clear_error(
     monkeypatch.setenv("FRAUDSTREAM_POSTGRES_DSN", "postgresql://u:p@127.0.0.1:1/none")
     assert main(["backtest", "--from", "2025-12-16T10:00:00Z", "--to", "2025-12-16T11:00"]) == 2
     assert "archive not reachable" in capsys.readouterr().err
+
+
+def test_score_counts_cases_per_attack() -> None:
+    labels = [FraudLabel("f1", "s1", "burst", 1), FraudLabel("f2", "s1", "burst", 2)]
+    traces = {
+        "a": AlertTrace("r1", 1, {"f1"}, case_id="a"),
+        "b": AlertTrace("r2", 1, {"f2"}, case_id="a"),  # same case as a
+        "c": AlertTrace("r3", 1, set(), case_id="c"),  # a false alert, a case of its own
+    }
+    quality, _ = score(traces, labels, replayed={"f1", "f2"})
+    assert quality.alerts_per_attack == 3.0
+    assert quality.cases_per_attack == 2.0  # every case over the attacks
+    [burst] = quality.scenarios
+    assert (burst.alerts_per_attack, burst.cases_per_attack) == (2.0, 1.0)

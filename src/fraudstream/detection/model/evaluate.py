@@ -237,6 +237,7 @@ def markdown(result: dict[str, Any]) -> str:
                 q["precision"],
                 f"{q['recall']} ({q['detected']}/{q['attacks']})",
                 q["alerts_per_attack"],
+                q.get("cases_per_attack"),
                 r.get("engine_cpu_us_per_tx"),
             ]
         )
@@ -249,6 +250,7 @@ def markdown(result: dict[str, Any]) -> str:
                 "precision",
                 "recall (attacks)",
                 "alerts per attack",
+                "cases per attack",
                 "engine CPU µs/tx",
             ],
             rows,
@@ -261,11 +263,14 @@ def markdown(result: dict[str, Any]) -> str:
         row: list[Any] = [scenario]
         for name in names:
             s = next(x for x in sets[name]["quality"]["scenarios"] if x["scenario"] == scenario)
-            row.append(f"{s['recall']} ({s['detected']}/{s['attacks']}), {s['alerts_per_attack']}")
+            row.append(
+                f"{s['recall']} ({s['detected']}/{s['attacks']}), "
+                f"{s['alerts_per_attack']}, {s.get('cases_per_attack')}"
+            )
         rows.append(row)
     lines += [
         "",
-        "Recall per scenario (caught/attacks), then alerts per attack:",
+        "Recall per scenario (caught/attacks), then alerts and cases per attack:",
         "",
         _table(["scenario", *names], rows),
         "",
