@@ -81,6 +81,13 @@ class Sizes:
         )
 
 
+def _push(items: list[Any], value: Any, keep: int) -> None:
+    """Append ``value``, keeping the latest ``keep`` items."""
+    items.append(value)
+    if len(items) > keep:
+        del items[0]
+
+
 class CardProfile:
     """What one card has done recently, in arrival order where it matters."""
 
@@ -169,14 +176,8 @@ class CardProfile:
         if len(recent) > RECENT_IDS:
             del recent[0]
         if sizes.amounts:
-            amounts = self.amounts
-            amounts.append(tx.amount)
-            if len(amounts) > sizes.amounts:
-                del amounts[0]
-            kinds = self.amount_categories
-            kinds.append(tx.merchant_category or "")
-            if len(kinds) > sizes.amounts:
-                del kinds[0]
+            _push(self.amounts, tx.amount, sizes.amounts)
+            _push(self.amount_categories, tx.merchant_category or "", sizes.amounts)
         if sizes.country_window_s:
             countries = self.countries
             if countries.get(tx.country, -1) < ms:
@@ -367,14 +368,8 @@ class UserProfile:
             if len(history) > sizes.times:
                 del history[: len(history) - sizes.times]
         if sizes.amounts:
-            amounts = self.amounts
-            amounts.append(tx.amount)
-            if len(amounts) > sizes.amounts:
-                del amounts[0]
-            kinds = self.amount_categories
-            kinds.append(tx.merchant_category or "")
-            if len(kinds) > sizes.amounts:
-                del kinds[0]
+            _push(self.amounts, tx.amount, sizes.amounts)
+            _push(self.amount_categories, tx.merchant_category or "", sizes.amounts)
         category = tx.merchant_category
         if (
             category is not None

@@ -115,18 +115,14 @@ def features(
     this = math.log1p(amount) - category_scale.get(mcc, 0.0)
     card_levels = _levels(profile.amounts, profile.amount_categories, HISTORY, category_scale)
     vs_usual_median = this - statistics.median(card_levels) if card_levels else 0.0
+    vs_user, user_n, new_for_user = 0.0, 0, UNKNOWN
     user = profile.user
-    user_levels = (
-        _levels(user.amounts, user.amount_categories, USER_HISTORY, category_scale)
-        if user is not None
-        else []
-    )
-    if user_levels:
-        vs_user = this - sum(user_levels) / len(user_levels)
-        new_for_user = float(mcc not in user.amount_categories[-len(user_levels) :])  # type: ignore[union-attr]
-    else:
-        vs_user = 0.0
-        new_for_user = UNKNOWN
+    if user is not None:
+        levels = _levels(user.amounts, user.amount_categories, USER_HISTORY, category_scale)
+        if levels:
+            user_n = len(levels)
+            vs_user = this - sum(levels) / user_n
+            new_for_user = float(mcc not in user.amount_categories[-user_n:])
     return [
         math.log1p(amount),
         vs_mean,
@@ -150,7 +146,7 @@ def features(
         vs_usual,
         vs_usual_median,
         vs_user,
-        float(len(user_levels)),
+        float(user_n),
         new_for_user,
     ]
 

@@ -3,8 +3,8 @@
 Features of the transaction against its card's profile and its user's
 (amount against the card's history and against what the card, and the user
 over all their cards, usually pays in the transaction's category, new
-merchant / category / country for the card, new category for the user, time since
-its last transaction, velocity over 1 min / 10 min / 1 h, tiny amounts in
+merchant / category / country for the card, new category for the user, time
+since its last transaction, velocity over 1 min / 10 min / 1 h, tiny amounts in
 the last hour, distance from the card's usual country, speed from the last
 country, category risk; ``fraudstream.detection.model.features``) go through
 a small tree ensemble (``model``: a JSON file, default the bundled one, see
@@ -69,5 +69,6 @@ RULE_TYPE = RuleType(
     sizes=lambda _p: SIZES,
     user_sizes=lambda _p: USER_SIZES,
     cooldown=lambda _p: 900,
-    summary="a model's fraud probability from the card's profile, with the features behind it",
+    summary="a model's fraud probability from the card's and the user's profiles, with the "
+    "features behind it",
 )
