@@ -286,15 +286,6 @@ def _export(predictor: Any) -> Tree:
     )
 
 
-def _leaf(tree: Tree, x: Sequence[float]) -> float:
-    node = 0
-    while tree.feature[node] >= 0:
-        node = (
-            tree.left[node] if x[tree.feature[node]] <= tree.threshold[node] else tree.right[node]
-        )
-    return tree.value[node]
-
-
 def save(model: Model, path: Path) -> None:
     data = model.to_dict()
     data["format"] = FORMAT

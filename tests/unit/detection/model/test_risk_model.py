@@ -263,3 +263,23 @@ def test_describe_reads_like_a_person() -> None:
     assert describe("new_category", 1.0) == "category new for the card"
     assert describe("tx_10m", 3.0) == "3 transactions in the last 10m"
     assert "first use" in describe("new_country", UNKNOWN)
+
+
+def test_training_exports_the_fitted_ensemble_exactly(tmp_path: Path) -> None:
+    from fraudstream.detection.model.train import fit, save
+
+    model, summary = fit([5], transactions=3000, per_scenario=2, trees=8, depth=3, leaves=6)
+    # fit checks the exported trees against scikit-learn's own probabilities.
+    assert len(model.trees) == 8 and model.features == NAMES
+    assert summary["fraud_transactions"] > 0 and summary["leaves"] == 6
+    path = tmp_path / "m.json"
+    save(model, path)
+    again = load_model(str(path))
+    x = [0.0] * len(NAMES)
+    x[F["amount_vs_user_usual"]] = 2.0
+    assert again.probability(x) == pytest.approx(model.probability(x), abs=1e-6)
+    # Along each tree the contributions add up to its leaf minus its root.
+    raw = math.log(model.probability(x) / (1 - model.probability(x)))
+    roots = sum(tree.value[0] for tree in model.trees)
+    explained = sum(c for _, c in model.explain(x))
+    assert explained == pytest.approx(raw - model.base - roots, abs=1e-6)
