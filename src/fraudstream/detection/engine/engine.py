@@ -14,11 +14,13 @@ first transaction, or of the transaction the finding names as its
 count, the last transaction and the newest reason. An episode ends once the
 rule has not fired for its cool-down (event time).
 
-Cases: the alerts of one card (or user, or merchant) that follow each other
-with gaps of at most the catalogue's ``cases.cooldown_seconds`` (event time)
-form one case, named by the id of the alert that opened it (``case_id``). The
-open case lives in the profile beside the episodes (under ``CASE_KEY``), so
-the job and the backtest assign the same case ids.
+Cases: the alerts of one user (card and user rules alike, over all the
+user's cards) or of one merchant that follow each other with gaps of at most
+the catalogue's ``cases.cooldown_seconds`` (event time) form one case, named
+by the id of the alert that opened it (``case_id``). The open case lives in
+the user's (merchant's) profile beside the episodes (under ``CASE_KEY``), so
+the job and the backtest assign the same case ids. When no user profile is
+kept (no user rule, no rule reading it), a card's alerts form its own cases.
 """
 
 from __future__ import annotations
@@ -167,19 +169,23 @@ class Engine:
         now_ms: int,
         blocklist: Any = None,
     ) -> list[Alert]:
-        """Evaluate the card's rules on ``tx``, then add it to ``profile``."""
+        """Evaluate the card's rules on ``tx``, then add it to ``profile``. Their
+        alerts join the case of the card's user (``profile.user``), or of the
+        card when no user profile is given."""
         alerts: list[Alert] = []
+        episodes = profile.episodes
+        cases = profile.user.episodes if profile.user is not None else episodes
         for rule in self.card_rules:
             finding = rule.evaluate(rule.params, profile, tx)
             if finding is UNJUDGED:
                 self.counters.unjudged += 1
             elif finding is not None:
-                alerts.append(self._raise(rule, finding, tx, now_ms, profile.episodes))
+                alerts.append(self._raise(rule, finding, tx, now_ms, episodes, cases))
         if blocklist:
             for rule in self.blocklist_rules:
                 finding = rule.evaluate(rule.params, blocklist, tx)
                 if finding is not None:
-                    alerts.append(self._raise(rule, finding, tx, now_ms, profile.episodes))
+                    alerts.append(self._raise(rule, finding, tx, now_ms, episodes, cases))
         if profile.episodes:
             self._close_episodes(profile.episodes, tx.event_ms)
         self._count(profile.update(tx, self.sizes), alerts)
@@ -242,12 +248,17 @@ class Engine:
         tx: Tx,
         now_ms: int,
         episodes: dict[str, list[Any]],
+        cases: dict[str, list[Any]] | None = None,
     ) -> Alert:
+        """The alert of ``finding``: its episode's again, or a new one. The open
+        case is kept in ``cases`` (default: ``episodes``, the same profile)."""
+        if cases is None:
+            cases = episodes
         if rule.episodic:
             episode = episodes.get(rule.id)
             if episode is not None and abs(tx.event_ms - episode[1]) <= rule.cooldown_ms:
                 alert = _continue(episode, finding, tx)
-                self._keep_case(episodes, alert.case_id, tx.event_ms)
+                self._keep_case(cases, alert.case_id, tx.event_ms)
                 return alert
         new_id = alert_id(rule.id, finding.anchor or tx.transaction_id)
         alert = Alert(
@@ -272,7 +283,7 @@ class Engine:
             evidence=finding.evidence[:MAX_EVIDENCE],
             hits=1,
             last_transaction_id=tx.transaction_id,
-            case_id=self._case_for(episodes, new_id, tx.event_ms),
+            case_id=self._case_for(cases, new_id, tx.event_ms),
         )
         if rule.episodic:
             episodes[rule.id] = [_values(alert), tx.event_ms]

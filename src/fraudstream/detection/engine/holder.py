@@ -47,12 +47,13 @@ class UserProfiles:
 
     def feed_card(self, engine: Engine, tx: Any, now_ms: int, blocklist: Any = None) -> list[Alert]:
         """The card rules on ``tx`` against its card's profile, which it then
-        joins. A card rule that reads the user's profile (the risk score) sees
-        it as it was before ``tx``; ``feed_user`` then adds ``tx`` to it."""
+        joins. When user profiles are kept, the card rules see the user's as it
+        was before ``tx`` (the risk score reads it; their alerts join the
+        user's case); ``feed_user`` then adds ``tx`` to it."""
         ttl_ms = engine.ttl_s * 1000
         clock = tx.ingested_ms
         profile = self.card(tx.card_token, clock, ttl_ms)
-        if engine.card_reads_user:
+        if engine.keeps_users:
             profile.user = self._live = self.user_profile(clock, ttl_ms)
         alerts = engine.card(profile, tx, now_ms, blocklist)
         profile.user = None

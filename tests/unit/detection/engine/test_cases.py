@@ -1,5 +1,6 @@
-"""Cases: the alerts of one card (user, merchant) within the case cool-down share
-a case id, the id of the alert that opened the case."""
+"""Cases: the alerts of one user (over all their cards; of one card when no user
+profile is kept) or merchant within the case cool-down share a case id, the id of
+the alert that opened the case."""
 
 from __future__ import annotations
 
@@ -41,10 +42,32 @@ def test_a_quiet_gap_longer_than_the_cooldown_opens_a_new_case() -> None:
     txs = [s.tx(0, 2000), s.tx(601, 20), s.tx(1202, 3000)]
     alerts = run(engine(cooldown=600), txs)
     assert [a.case_id for a in alerts] == [alert_id("high", "A-1"), alert_id("high", "A-3")]
-    # Each card has its own cases.
+
+
+def test_a_users_cards_share_the_users_case_and_users_do_not() -> None:
+    s = Stream()
+    # Two cards of user 1, then a card of user 2.
+    txs = [s.tx(0, 2000, card="A"), s.tx(1, 2000, card="B"), s.tx(2, 2000, card="C", user=2)]
+    assert [a.case_id for a in run(engine(), txs)] == [
+        alert_id("high", "A-1"),
+        alert_id("high", "A-1"),
+        alert_id("high", "C-1"),
+    ]
+    # A user rule's alert joins the same case as the card rules' alerts.
+    s = Stream()
+    burst = [s.tx(0, 2000, card="A"), *(s.tx(1 + i, 20, card="AB"[i % 2]) for i in range(4))]
+    alerts = run(engine(), burst)
+    assert {a.rule_id for a in alerts} >= {"high", "user-fast"}
+    assert {a.case_id for a in alerts} == {alert_id("high", "A-1")}
+
+
+def test_without_user_profiles_each_card_has_its_own_cases() -> None:
+    card_only = [r for r in RULES if r["type"] != "user_velocity"]
+    e = Engine(parse_catalogue({"rules": card_only}))
+    assert not e.keeps_users
     s = Stream()
     both = [s.tx(0, 2000, card="A"), s.tx(1, 2000, card="B")]
-    assert [a.case_id for a in run(engine(), both)] == [
+    assert [a.case_id for a in run(e, both)] == [
         alert_id("high", "A-1"),
         alert_id("high", "B-1"),
     ]

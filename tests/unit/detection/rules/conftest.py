@@ -124,7 +124,7 @@ def run(
     for tx in txs:
         now = tx.event_ms + 5
         card = cards.setdefault(tx.card_token, CardProfile())
-        if engine.card_reads_user:
+        if engine.keeps_users:
             card.user = users.setdefault(tx.user_id, UserProfile())
         alerts += engine.card(card, tx, now, blocklist)
         card.user = None
