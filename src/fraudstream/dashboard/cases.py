@@ -1,5 +1,6 @@
-"""Cases: the alerts of one card (user, merchant) grouped as the detection engine
-named them (``Alert.case_id``, the id of the alert that opened the case).
+"""Cases: the alerts of one user (over all their cards) or merchant grouped as the
+detection engine named them (``Alert.case_id``, the id of the alert that opened
+the case).
 
 Pure shaping, no Streamlit and no services. An alert without a case id
 (archived before cases existed) is a case of its own, keyed by its alert id.
