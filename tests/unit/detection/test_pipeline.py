@@ -12,13 +12,22 @@ import pytest
 from pydantic import SecretStr
 
 import fraudstream
-from fraudstream.config import Settings
+from fraudstream.config import Settings, load_settings
 from fraudstream.detection import job, pipeline
 from fraudstream.detection.rules import load_catalogue, parse_catalogue
 
 PASSWORD = "s3cret-pw"
 JOB_PASSWORD = "j0b-pw"
 TOKEN_KEY = "token-key-xyz"
+
+
+# Where `make jvm` put the connector jars: read at collection, before each
+# test's settings are isolated, so FRAUDSTREAM_JVM_DIR (or FRAUDSTREAM_HOME)
+# counts as it did for `fraudstream jvm fetch`; else the repository's default.
+FETCHED_JARS = (
+    load_settings().jvm_home,
+    Path(__file__).resolve().parents[3] / ".fraudstream" / "jvm",
+)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -178,10 +187,10 @@ def test_build_declares_the_job(scoped: bool) -> None:
     from fraudstream.platform import flinkclient, jvm
 
     # Planning needs the connector jars (`make jvm`, which `make test` runs first).
-    jars = Path(__file__).resolve().parents[3] / ".fraudstream" / "jvm"
-    settings = _settings(jvm_dir=jars)
-    if not jvm.connector_jars(settings.jvm_home):
+    jars = next((d for d in FETCHED_JARS if jvm.connector_jars(d)), None)
+    if jars is None:
         pytest.skip("connector jars not fetched: run `make jvm`")
+    settings = _settings(jvm_dir=jars)
     env, t_env = flinkclient.stream_env(
         settings, remote=False, config=pipeline.job_config(settings)
     )
