@@ -225,8 +225,15 @@ def _produce(run: DetectionRun) -> list[Sent]:
             assert err is None, err
             item.position = (msg.partition(), msg.offset())
 
-        # Keyless: a key is stored in clear, and a bank's key is never a card number.
-        run.producer.produce(run.settings.topic_transactions, payload, on_delivery=delivered)
+        # Keyed by user id as a bank's producer is (never by card number, a key is
+        # stored in clear): the records sharing a transaction id then share a
+        # partition, so "the first record under an id" is the first one sent. Across
+        # partitions the job's reading order, not the sending order, decides.
+        user = built.get("user_id") if isinstance(built, dict) else None
+        key = str(user).encode() if user is not None else None
+        run.producer.produce(
+            run.settings.topic_transactions, payload, key=key, on_delivery=delivered
+        )
         sent.append(item)
         if case.outcome.reason is None and tid is not None:
             run.tx.sent[tid] = json.loads(payload)  # checked, and cleaned up by the fixture
