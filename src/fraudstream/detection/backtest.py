@@ -335,6 +335,8 @@ class RuleCount:
     true_positives: int | None = None
     precision: float | None = None
     attacks_detected: int | None = None
+    deferred: int = 0
+    """findings a deferring rule kept quiet: a new alert inside a case that had one"""
 
 
 @dataclass(frozen=True)
@@ -482,6 +484,7 @@ def rule_counts(
                 true_positives=tp,
                 precision=ratio(tp, count) if tp is not None else None,
                 attacks_detected=caught,
+                deferred=engine.deferred.get(rule.id, 0),
             )
         )
     rank = {rule_id: index for index, rule_id in enumerate(order)}

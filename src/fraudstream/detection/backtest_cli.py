@@ -230,9 +230,17 @@ def summary(result: BacktestResult) -> str:
     if quality is None:
         lines.append(
             table(
-                ["rule", "type", "scope", "severity", "alerts", "emissions"],
+                ["rule", "type", "scope", "severity", "alerts", "emissions", "deferred"],
                 [
-                    [r.rule_id, r.rule_type, r.scope, r.severity, r.alerts, r.emissions]
+                    [
+                        r.rule_id,
+                        r.rule_type,
+                        r.scope,
+                        r.severity,
+                        r.alerts,
+                        r.emissions,
+                        r.deferred,
+                    ]
                     for r in result.rules
                 ],
             )
@@ -248,6 +256,7 @@ def summary(result: BacktestResult) -> str:
                 "severity",
                 "alerts",
                 "emissions",
+                "deferred",
                 "true pos",
                 "precision",
                 "attacks",
@@ -260,6 +269,7 @@ def summary(result: BacktestResult) -> str:
                     r.severity,
                     r.alerts,
                     r.emissions,
+                    r.deferred,
                     r.true_positives,
                     r.precision,
                     r.attacks_detected,

@@ -56,6 +56,8 @@ class CompiledRule:
     cooldown_ms: int
     params: Any
     evaluate: Callable[[Any, Any, Tx], Finding | None]
+    defer: bool = False
+    """Opens no new alert while another rule's episode is open on the card."""
 
 
 @dataclass
@@ -88,6 +90,7 @@ def compile_rules(catalogue: Catalogue) -> tuple[CompiledRule, ...]:
                 cooldown_ms=cooldown * 1000,
                 params=params,
                 evaluate=rule_type.evaluate,
+                defer=rule.defer,
             )
         )
     return tuple(rules)
@@ -98,7 +101,11 @@ class Engine:
 
     def __init__(self, catalogue: Catalogue) -> None:
         rules = compile_rules(catalogue)
-        self.card_rules = tuple(r for r in rules if r.scope == "card")
+        # Rules that defer run after the others: a rule firing on the same
+        # transaction is one they do not repeat, whatever the catalogue's order.
+        self.card_rules = tuple(
+            sorted((r for r in rules if r.scope == "card"), key=lambda r: r.defer)
+        )
         self.user_rules = tuple(r for r in rules if r.scope == "user")
         self.merchant_rules = tuple(r for r in rules if r.scope == "merchant")
         self.blocklist_rules = tuple(r for r in rules if r.scope == "blocklist")
@@ -137,6 +144,9 @@ class Engine:
             else None
         )
         self.counters = Counters()
+        self.deferred: dict[str, int] = {}
+        """Per deferring rule: the findings it kept quiet (a new alert it would
+        have opened inside a case that had one; ``fraudstream backtest`` shows them)."""
         self._cooldowns = {r.id: r.cooldown_ms for r in rules if r.episodic}
         self._cooldowns[CASE_KEY] = self.case_gap_ms
 
@@ -180,6 +190,9 @@ class Engine:
             if finding is UNJUDGED:
                 self.counters.unjudged += 1
             elif finding is not None:
+                if rule.defer and self._deferred(rule, episodes, cases, tx.event_ms):
+                    self.deferred[rule.id] = self.deferred.get(rule.id, 0) + 1
+                    continue
                 alerts.append(self._raise(rule, finding, tx, now_ms, episodes, cases))
         if blocklist:
             for rule in self.blocklist_rules:
@@ -222,6 +235,22 @@ class Engine:
         late = profile.update(tx, self.merchant_sizes)
         self._count(late, alerts, transaction=False)
         return alerts
+
+    def _deferred(
+        self,
+        rule: CompiledRule,
+        episodes: dict[str, list[Any]],
+        cases: dict[str, list[Any]],
+        event_ms: int,
+    ) -> bool:
+        """Whether ``rule`` (which defers) keeps quiet: it has no open episode of
+        its own on the card to continue, and the card's case (its user's) had an
+        alert within the rule's cool-down."""
+        own = episodes.get(rule.id)
+        if own is not None and abs(event_ms - own[1]) <= rule.cooldown_ms:
+            return False
+        case = cases.get(CASE_KEY)
+        return case is not None and abs(event_ms - case[1]) <= rule.cooldown_ms
 
     def _close_episodes(self, episodes: dict[str, list[Any]], now_event_ms: int) -> None:
         """Forget episodes past their cool-down, and those of rules no longer enabled."""

@@ -40,6 +40,10 @@ class RuleInstance(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     cooldown_seconds: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
     """Seconds without a hit that end an episode (default: the rule type's)."""
+    defer: bool = False
+    """A card rule that defers opens no new alert while its card's case (its
+    user's) had an alert within the rule's cool-down: it does not repeat what
+    another alert is already saying. Its own open episode still continues."""
 
     @model_validator(mode="after")
     def _params_fit_type(self) -> Self:
@@ -57,6 +61,11 @@ class RuleInstance(BaseModel):
             raise ValueError(
                 f"rule {self.id!r} ({self.type}): invalid params: {problems}"
             ) from None
+        if self.defer and rule_type.scope != "card":
+            raise ValueError(
+                f"rule {self.id!r} ({self.type}): defer applies to card rules only "
+                f"(this type reads the {rule_type.scope} scope)"
+            )
         return self
 
     def typed_params(self) -> Any:

@@ -20,11 +20,12 @@ BUNDLED_CARD_RULES = (
     "high-amount",
     "card-velocity-1m",
     "card-velocity-1h",
-    "amount-spike",
     "impossible-travel",
     "card-testing",
     "country-hopping",
     "card-number-check",
+    # The deferring rules last, in catalogue order.
+    "amount-spike",
     "risk-score",
 )
 
@@ -72,11 +73,12 @@ def test_bundled_catalogue_compiles() -> None:
         "card-velocity-1m": 60_000,
         "card-velocity-1h": 3_600_000,
         "amount-spike": 600_000,
-        "impossible-travel": 600_000,
+        "impossible-travel": 3_600_000,
         "card-testing": 600_000,
         "country-hopping": 3_600_000,
-        "risk-score": 900_000,
+        "risk-score": 3_600_000,
     }
+    assert [r.id for r in engine.card_rules if r.defer] == ["amount-spike", "risk-score"]
 
 
 def test_seed_baseline_pack_adds_user_rules() -> None:
@@ -289,7 +291,10 @@ def mixed_stream() -> list[Tx]:
 
 
 def alerts_of(txs: list[Tx]) -> tuple[list[Alert], dict[str, Any]]:
-    engine = Engine(load_catalogue(packs=["seed-baseline"]))
+    # Every rule raises what it finds: none defers to another's alert.
+    bundled = load_catalogue(packs=["seed-baseline"])
+    rules = tuple(r.model_copy(update={"defer": False}) for r in bundled.rules)
+    engine = Engine(bundled.model_copy(update={"rules": rules}))
     alerts = run(engine, txs, blocklist={("merchant", "Nowhere"): "unused"})
     return alerts, vars(engine.counters)
 

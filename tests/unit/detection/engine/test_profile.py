@@ -264,10 +264,11 @@ def test_state_size_with_open_episodes_stays_bounded() -> None:
     # card firing several rules at once is the largest profile there is.
     bundled = load_catalogue()
     # The risk score at a low threshold, so it too keeps an open episode.
+    # None defers: every rule that fires keeps its episode.
     rules = tuple(
-        r.model_copy(update={"params": {**r.params, "threshold": 0.01}})
+        r.model_copy(update={"params": {**r.params, "threshold": 0.01}, "defer": False})
         if r.type == "risk_score"
-        else r
+        else r.model_copy(update={"defer": False})
         for r in bundled.rules
     )
     engine = Engine(bundled.model_copy(update={"rules": rules}))
