@@ -57,7 +57,7 @@ class CompiledRule:
     params: Any
     evaluate: Callable[[Any, Any, Tx], Finding | None]
     defer: bool = False
-    """Opens no new alert while another rule's episode is open on the card."""
+    """Opens no alert while another rule's is open on the card: joins it."""
 
 
 @dataclass
@@ -145,8 +145,8 @@ class Engine:
         )
         self.counters = Counters()
         self.deferred: dict[str, int] = {}
-        """Per deferring rule: the findings it kept quiet (a new alert it would
-        have opened inside a case that had one; ``fraudstream backtest`` shows them)."""
+        """Per deferring rule: the findings that joined another rule's open alert
+        instead of opening one (``fraudstream backtest`` shows them)."""
         self._cooldowns = {r.id: r.cooldown_ms for r in rules if r.episodic}
         self._cooldowns[CASE_KEY] = self.case_gap_ms
 
@@ -190,8 +190,13 @@ class Engine:
             if finding is UNJUDGED:
                 self.counters.unjudged += 1
             elif finding is not None:
-                if rule.defer and self._deferred(rule, episodes, cases, tx.event_ms):
+                host = self._host(rule, episodes, tx.event_ms) if rule.defer else None
+                if host is not None:
                     self.deferred[rule.id] = self.deferred.get(rule.id, 0) + 1
+                    joined = _join(host, rule.id, finding, tx)
+                    if joined is not None:
+                        self._keep_case(cases, joined.case_id, tx.event_ms)
+                        alerts.append(joined)
                     continue
                 alerts.append(self._raise(rule, finding, tx, now_ms, episodes, cases))
         if blocklist:
@@ -236,21 +241,25 @@ class Engine:
         self._count(late, alerts, transaction=False)
         return alerts
 
-    def _deferred(
-        self,
-        rule: CompiledRule,
-        episodes: dict[str, list[Any]],
-        cases: dict[str, list[Any]],
-        event_ms: int,
-    ) -> bool:
-        """Whether ``rule`` (which defers) keeps quiet: it has no open episode of
-        its own on the card to continue, and the card's case (its user's) had an
-        alert within the rule's cool-down."""
+    def _host(
+        self, rule: CompiledRule, episodes: dict[str, list[Any]], event_ms: int
+    ) -> list[Any] | None:
+        """The open episode a deferring ``rule``'s finding joins: the latest of
+        another rule's on the card, unless ``rule`` has one of its own open."""
         own = episodes.get(rule.id)
         if own is not None and abs(event_ms - own[1]) <= rule.cooldown_ms:
-            return False
-        case = cases.get(CASE_KEY)
-        return case is not None and abs(event_ms - case[1]) <= rule.cooldown_ms
+            return None
+        host = None
+        cooldowns = self._cooldowns
+        for key, episode in episodes.items():
+            if key == rule.id or key == CASE_KEY:
+                continue
+            cooldown = cooldowns.get(key)
+            if cooldown is None or abs(event_ms - episode[1]) > cooldown:
+                continue
+            if host is None or episode[1] > host[1]:
+                host = episode
+        return host
 
     def _close_episodes(self, episodes: dict[str, list[Any]], now_event_ms: int) -> None:
         """Forget episodes past their cool-down, and those of rules no longer enabled."""
@@ -343,6 +352,25 @@ class Engine:
 
 def _values(alert: Alert) -> tuple[Any, ...]:
     return tuple(getattr(alert, name) for name in Alert.__dataclass_fields__)
+
+
+JOINED: Final = "; and later, "
+"""Separates an alert's own reason from that of the deferring rule that joined it."""
+
+
+def _join(episode: list[Any], rule_id: str, finding: Finding, tx: Tx) -> Alert | None:
+    """``episode``'s alert again with ``tx`` as its latest hit, the deferring
+    rule's reason after its own; None when ``tx`` already is its latest (both
+    fired on the same transaction: nothing to add)."""
+    first = Alert(*episode[0])
+    if first.last_transaction_id == tx.transaction_id:
+        return None
+    own = first.reason.split(JOINED, 1)[0]
+    return _continue(
+        episode,
+        Finding(finding.score, f"{own}{JOINED}{rule_id}: {finding.reason}", (tx.transaction_id,)),
+        tx,
+    )
 
 
 def _continue(episode: list[Any], finding: Finding, tx: Tx) -> Alert:

@@ -41,9 +41,10 @@ class RuleInstance(BaseModel):
     cooldown_seconds: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
     """Seconds without a hit that end an episode (default: the rule type's)."""
     defer: bool = False
-    """A card rule that defers opens no new alert while its card's case (its
-    user's) had an alert within the rule's cool-down: it does not repeat what
-    another alert is already saying. Its own open episode still continues."""
+    """A card rule that defers opens no alert of its own while another rule's
+    alert is open on the card: its finding joins that alert as a hit (the
+    transaction its latest, the reason appended). Its own open episode
+    still continues."""
 
     @model_validator(mode="after")
     def _params_fit_type(self) -> Self:
