@@ -336,7 +336,8 @@ class RuleCount:
     precision: float | None = None
     attacks_detected: int | None = None
     deferred: int = 0
-    """findings a deferring rule kept quiet: a new alert inside a case that had one"""
+    """findings of a deferring rule that joined another rule's open alert on the
+    card (on a later transaction, or on the one that alert fired on)"""
 
 
 @dataclass(frozen=True)

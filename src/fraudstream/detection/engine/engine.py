@@ -14,6 +14,12 @@ first transaction, or of the transaction the finding names as its
 count, the last transaction and the newest reason. An episode ends once the
 rule has not fired for its cool-down (event time).
 
+Deferring rules (``defer: true``, card scope) run after the others, the more
+severe first. While another rule's episode is open on the card, a deferring
+rule's finding joins that alert instead of opening one: the alert is
+published again with the transaction as its latest hit, the joining rule's
+reason after its own (``JOINED``) and the higher of the two severities.
+
 Cases: the alerts of one user (card and user rules alike, over all the
 user's cards) or of one merchant that follow each other with gaps of at most
 the catalogue's ``cases.cooldown_seconds`` (event time) form one case, named
@@ -44,6 +50,8 @@ MIN_TTL_S: Final = 3600
 CASE_KEY: Final = "#case"
 """Key of the open case in a profile's episodes: [case id, latest alert event ms]
 (rule ids cannot start with '#')."""
+
+SEVERITY_RANK: Final = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 @dataclass(frozen=True)
@@ -101,10 +109,14 @@ class Engine:
 
     def __init__(self, catalogue: Catalogue) -> None:
         rules = compile_rules(catalogue)
-        # Rules that defer run after the others: a rule firing on the same
-        # transaction is one they do not repeat, whatever the catalogue's order.
+        # Rules that defer run after the others (the more severe first): a rule
+        # firing on the same transaction is one they join, whatever the order
+        # of the catalogue.
         self.card_rules = tuple(
-            sorted((r for r in rules if r.scope == "card"), key=lambda r: r.defer)
+            sorted(
+                (r for r in rules if r.scope == "card"),
+                key=lambda r: (r.defer, -SEVERITY_RANK[r.severity] if r.defer else 0),
+            )
         )
         self.user_rules = tuple(r for r in rules if r.scope == "user")
         self.merchant_rules = tuple(r for r in rules if r.scope == "merchant")
@@ -146,7 +158,8 @@ class Engine:
         self.counters = Counters()
         self.deferred: dict[str, int] = {}
         """Per deferring rule: the findings that joined another rule's open alert
-        instead of opening one (``fraudstream backtest`` shows them)."""
+        instead of opening one, on a later transaction or on the one that alert
+        fired on (``fraudstream backtest`` shows them)."""
         self._cooldowns = {r.id: r.cooldown_ms for r in rules if r.episodic}
         self._cooldowns[CASE_KEY] = self.case_gap_ms
 
@@ -193,10 +206,12 @@ class Engine:
                 host = self._host(rule, episodes, tx.event_ms) if rule.defer else None
                 if host is not None:
                     self.deferred[rule.id] = self.deferred.get(rule.id, 0) + 1
-                    joined = _join(host, rule.id, finding, tx)
-                    if joined is not None:
-                        self._keep_case(cases, joined.case_id, tx.event_ms)
-                        alerts.append(joined)
+                    joined = _join(host, rule, finding, tx)
+                    self._keep_case(cases, joined.case_id, tx.event_ms)
+                    # Published once per transaction: the host's alert of this
+                    # transaction, if any, is replaced by the joined one.
+                    alerts = [a for a in alerts if a.alert_id != joined.alert_id]
+                    alerts.append(joined)
                     continue
                 alerts.append(self._raise(rule, finding, tx, now_ms, episodes, cases))
         if blocklist:
@@ -355,35 +370,65 @@ def _values(alert: Alert) -> tuple[Any, ...]:
 
 
 JOINED: Final = "; and later, "
-"""Separates an alert's own reason from that of the deferring rule that joined it."""
+"""Separates an alert's own reason from the reasons of the deferring rules
+that joined it, each written ``<rule id>: <its reason>``."""
 
 
-def _join(episode: list[Any], rule_id: str, finding: Finding, tx: Tx) -> Alert | None:
-    """``episode``'s alert again with ``tx`` as its latest hit, the deferring
-    rule's reason after its own; None when ``tx`` already is its latest (both
-    fired on the same transaction: nothing to add)."""
+def _joined_parts(reason: str) -> tuple[str, dict[str, str]]:
+    """An alert's own reason and, per joining rule, its reason."""
+    own, *parts = reason.split(JOINED)
+    joined: dict[str, str] = {}
+    for part in parts:
+        rule_id, _, text = part.partition(": ")
+        joined[rule_id] = text
+    return own, joined
+
+
+def _with_parts(own: str, joined: dict[str, str]) -> str:
+    return own + "".join(f"{JOINED}{rule_id}: {text}" for rule_id, text in joined.items())
+
+
+def _join(episode: list[Any], rule: CompiledRule, finding: Finding, tx: Tx) -> Alert:
+    """``episode``'s alert again with ``rule``'s finding on ``tx`` joined: its
+    reason added after the alert's own (replacing an earlier one of the same
+    rule), the higher severity and score, and ``tx`` as the latest hit unless
+    it already is (both fired on the same transaction: no hit is added)."""
     first = Alert(*episode[0])
+    own, joined = _joined_parts(first.reason)
+    joined.pop(rule.id, None)
+    joined[rule.id] = finding.reason
+    severity = max(first.severity, rule.severity, key=lambda s: SEVERITY_RANK.get(s, 0))
     if first.last_transaction_id == tx.transaction_id:
-        return None
-    own = first.reason.split(JOINED, 1)[0]
+        alert = replace(
+            first,
+            score=max(first.score, round(finding.score, 4)),
+            reason=_with_parts(own, joined),
+            severity=severity,
+        )
+        episode[0] = _values(alert)
+        return alert
+    episode[0] = _values(replace(first, severity=severity))
     return _continue(
-        episode,
-        Finding(finding.score, f"{own}{JOINED}{rule_id}: {finding.reason}", (tx.transaction_id,)),
-        tx,
+        episode, Finding(finding.score, _with_parts(own, joined), (tx.transaction_id,)), tx
     )
 
 
 def _continue(episode: list[Any], finding: Finding, tx: Tx) -> Alert:
-    """The episode's alert again, with this hit counted (and the episode kept open)."""
+    """The episode's alert again, with this hit counted (and the episode kept
+    open). The reasons of deferring rules that joined it are kept after the
+    newest reason of its own."""
     first = Alert(*episode[0])
     seen = set(first.evidence)
     evidence = first.evidence + tuple(t for t in finding.evidence if t not in seen)
     if len(evidence) > MAX_EVIDENCE:
         evidence = evidence[: MAX_EVIDENCE - 1] + evidence[-1:]
+    reason = finding.reason
+    if JOINED in first.reason and JOINED not in reason:
+        reason = _with_parts(reason, _joined_parts(first.reason)[1])
     alert = replace(
         first,
         score=max(first.score, round(finding.score, 4)),
-        reason=finding.reason,
+        reason=reason,
         evidence=evidence,
         hits=first.hits + 1,
         last_transaction_id=tx.transaction_id,

@@ -36,13 +36,16 @@ def engine(*rules: dict[str, Any]) -> Engine:
     return Engine(parse_catalogue({"rules": list(rules)}))
 
 
-def test_a_deferring_rule_adds_nothing_when_another_fires_on_the_same_transaction() -> None:
+def test_a_finding_on_the_same_transaction_is_said_in_the_other_rules_alert() -> None:
     s = Stream()
     txs = [s.tx(0), s.tx(1), s.tx(2), s.tx(3, 600)]
-    # The 4th transaction is both the 4th in a minute and a spike.
+    # The 4th transaction is both the 4th in a minute and a spike: one alert,
+    # published once, fast's with the spike's reason after its own.
     e = engine(SPIKE, FAST)
     alerts = run(e, txs)
-    assert [(a.rule_id, a.hits) for a in alerts] == [("fast", 1)]
+    assert [(a.rule_id, a.hits, a.severity) for a in alerts] == [("fast", 1, "medium")]
+    own, added = alerts[0].reason.split(JOINED)
+    assert "transactions in 60 s" in own and added.startswith("spike: amount 600.00")
     assert e.deferred == {"spike": 1}
     # Without defer, both alert on it.
     s = Stream()
@@ -110,3 +113,30 @@ def test_a_deferring_rules_own_episode_continues() -> None:
 def test_defer_is_refused_outside_the_card_scope(rule: dict[str, Any]) -> None:
     with pytest.raises(CatalogueError, match="defer applies to card rules only"):
         parse_catalogue({"rules": [rule]})
+
+
+def test_a_joined_alert_takes_the_higher_severity_and_keeps_the_joined_reason() -> None:
+    spike = {**SPIKE, "severity": "critical"}
+    s = Stream()
+    txs = [s.tx(0), s.tx(1), s.tx(2), s.tx(3), s.tx(200, 900), s.tx(201), s.tx(202), s.tx(203)]
+    alerts = run(engine(spike, FAST), txs)
+    # fast opens (medium), the spike joins on A-5 (critical), then fast's own
+    # hits on A-6..A-8 (a new burst within its cool-down) keep the joined reason.
+    assert [(a.rule_id, a.hits, a.severity) for a in alerts] == [
+        ("fast", 1, "medium"),
+        ("fast", 2, "critical"),
+        ("fast", 3, "critical"),
+    ]
+    own, added = alerts[-1].reason.split(JOINED)
+    assert "transactions in 60 s" in own and added.startswith("spike: amount 900.00")
+
+
+def test_the_more_severe_deferring_rule_runs_first() -> None:
+    score_like = {"id": "big", "type": "high_amount", "severity": "high", "defer": True}
+    big = {**score_like, "params": {"threshold": 500}}
+    e = engine(SPIKE, big)
+    assert [r.id for r in e.card_rules] == ["big", "spike"]
+    s = Stream()
+    txs = [s.tx(0), s.tx(100), s.tx(200), s.tx(300, 900)]
+    # big (high) fires first and keeps no episode to join; the spike opens its own.
+    assert [(a.rule_id, a.severity) for a in run(e, txs)] == [("big", "high"), ("spike", "medium")]

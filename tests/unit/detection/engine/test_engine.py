@@ -24,9 +24,9 @@ BUNDLED_CARD_RULES = (
     "card-testing",
     "country-hopping",
     "card-number-check",
-    # The deferring rules last, in catalogue order.
-    "amount-spike",
+    # The deferring rules last, the more severe first.
     "risk-score",
+    "amount-spike",
 )
 
 
@@ -78,7 +78,7 @@ def test_bundled_catalogue_compiles() -> None:
         "country-hopping": 3_600_000,
         "risk-score": 3_600_000,
     }
-    assert [r.id for r in engine.card_rules if r.defer] == ["amount-spike", "risk-score"]
+    assert [r.id for r in engine.card_rules if r.defer] == ["risk-score", "amount-spike"]
 
 
 def test_seed_baseline_pack_adds_user_rules() -> None:
