@@ -227,54 +227,21 @@ def summary(result: BacktestResult) -> str:
         lines.append(f"  line {example.line}: {example.reason}: {example.detail}")
     quality = result.quality
     lines.append("")
+    head = ["rule", "type", "scope", "severity", "alerts", "emissions", "deferred"]
+    counts: list[list[object]] = [
+        [r.rule_id, r.rule_type, r.scope, r.severity, r.alerts, r.emissions, r.deferred]
+        for r in result.rules
+    ]
     if quality is None:
-        lines.append(
-            table(
-                ["rule", "type", "scope", "severity", "alerts", "emissions", "deferred"],
-                [
-                    [
-                        r.rule_id,
-                        r.rule_type,
-                        r.scope,
-                        r.severity,
-                        r.alerts,
-                        r.emissions,
-                        r.deferred,
-                    ]
-                    for r in result.rules
-                ],
-            )
-        )
+        lines.append(table(head, counts))
         lines += ["", "no fraud labels: precision and recall not computed"]
         return "\n".join(lines)
     lines.append(
         table(
+            [*head, "true pos", "precision", "attacks"],
             [
-                "rule",
-                "type",
-                "scope",
-                "severity",
-                "alerts",
-                "emissions",
-                "deferred",
-                "true pos",
-                "precision",
-                "attacks",
-            ],
-            [
-                [
-                    r.rule_id,
-                    r.rule_type,
-                    r.scope,
-                    r.severity,
-                    r.alerts,
-                    r.emissions,
-                    r.deferred,
-                    r.true_positives,
-                    r.precision,
-                    r.attacks_detected,
-                ]
-                for r in result.rules
+                [*row, r.true_positives, r.precision, r.attacks_detected]
+                for row, r in zip(counts, result.rules, strict=True)
             ],
         )
     )
