@@ -351,6 +351,8 @@ class FraudLabel:
 
 
 SEVERITIES: Final = ("low", "medium", "high", "critical")
+SEVERITY_RANK: Final = {name: index for index, name in enumerate(SEVERITIES)}
+"""Each severity's place in ``SEVERITIES``: the higher, the more severe."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any, Final
 import pandas as pd
 
 from fraudstream.dashboard.frames import format_amount
-from fraudstream.records import SEVERITIES
+from fraudstream.records import SEVERITY_RANK
 
 CASE_COLUMNS: Final = (
     "case_id",
@@ -37,7 +37,6 @@ CASE_COLUMNS: Final = (
 )
 MIXED: Final = "mixed"
 """The verdict of a case whose alerts carry different verdicts, or only some one."""
-_RANK: Final = {name: index for index, name in enumerate(SEVERITIES)}
 
 
 def case_keys(alerts: pd.DataFrame) -> pd.Series:
@@ -57,7 +56,9 @@ def cases_frame(alerts: pd.DataFrame) -> pd.DataFrame:
     """
     if alerts.empty:
         return pd.DataFrame(columns=list(CASE_COLUMNS))
-    df = alerts.assign(_case=case_keys(alerts), _rank=alerts["severity"].map(_RANK).fillna(-1))
+    df = alerts.assign(
+        _case=case_keys(alerts), _rank=alerts["severity"].map(SEVERITY_RANK).fillna(-1)
+    )
     df = df.sort_values("detected_at", kind="stable")
     rows: list[dict[str, Any]] = []
     for case_id, group in df.groupby("_case", sort=False):

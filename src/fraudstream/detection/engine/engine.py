@@ -42,7 +42,7 @@ from fraudstream.detection.engine.tx import Tx, iso
 from fraudstream.detection.rules.catalogue import Catalogue
 from fraudstream.detection.rules.types import REGISTRY
 from fraudstream.detection.rules.types.base import UNJUDGED, Finding
-from fraudstream.records import Alert, alert_id
+from fraudstream.records import SEVERITY_RANK, Alert, alert_id
 
 MAX_EVIDENCE: Final = 50
 """Transaction ids an episode's alert names at most (the first ones and the last)."""
@@ -50,8 +50,6 @@ MIN_TTL_S: Final = 3600
 CASE_KEY: Final = "#case"
 """Key of the open case in a profile's episodes: [case id, latest alert event ms]
 (rule ids cannot start with '#')."""
-
-SEVERITY_RANK: Final = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 @dataclass(frozen=True)
@@ -397,20 +395,16 @@ def _join(episode: list[Any], rule: CompiledRule, finding: Finding, tx: Tx) -> A
     own, joined = _joined_parts(first.reason)
     joined.pop(rule.id, None)
     joined[rule.id] = finding.reason
+    reason = _with_parts(own, joined)
     severity = max(first.severity, rule.severity, key=lambda s: SEVERITY_RANK.get(s, 0))
-    if first.last_transaction_id == tx.transaction_id:
-        alert = replace(
-            first,
-            score=max(first.score, round(finding.score, 4)),
-            reason=_with_parts(own, joined),
-            severity=severity,
-        )
-        episode[0] = _values(alert)
-        return alert
-    episode[0] = _values(replace(first, severity=severity))
-    return _continue(
-        episode, Finding(finding.score, _with_parts(own, joined), (tx.transaction_id,)), tx
+    if first.last_transaction_id != tx.transaction_id:
+        episode[0] = _values(replace(first, severity=severity))
+        return _continue(episode, Finding(finding.score, reason, (tx.transaction_id,)), tx)
+    alert = replace(
+        first, score=max(first.score, round(finding.score, 4)), reason=reason, severity=severity
     )
+    episode[0] = _values(alert)
+    return alert
 
 
 def _continue(episode: list[Any], finding: Finding, tx: Tx) -> Alert:
